@@ -1,0 +1,111 @@
+"""What every event payload shares: its name, context, major version and aggregate."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from score_contracts.reference import COUNTRY_CODE, DEFAULT_CURRENCY, MODULES
+
+TYPE_PREFIX = "org.ilo.score"
+SCHEMA_PREFIX = "urn:org.ilo.score:schema"
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+Count = Annotated[int, Field(ge=0, le=1_000_000)]
+ModuleNumber = Annotated[int, Field(ge=1, le=max(MODULES))]
+Delivery = Literal["direct", "partner"]
+Sex = Literal["female", "male"]
+Amount = Annotated[
+    str,
+    StringConstraints(pattern=r"^(0|[1-9][0-9]{0,14})(\.[0-9]{1,4})?$"),
+    Field(description="A non-negative decimal number written as a string, e.g. '1250.50'."),
+]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+Country = Annotated[str, StringConstraints(pattern=COUNTRY_CODE.pattern)]
+
+
+class Payload(BaseModel):
+    """A plain, frozen value. Unknown fields are ignored so that consumers read newer
+    minor versions (which may add optional fields) without failing."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Headcount(Payload):
+    """People counted by sex."""
+
+    women: Count
+    men: Count
+
+    @property
+    def total(self) -> int:
+        return self.women + self.men
+
+
+class Money(Payload):
+    amount: Amount
+    currency: Currency = DEFAULT_CURRENCY
+
+    @property
+    def value(self) -> Decimal:
+        return Decimal(self.amount)
+
+
+class Event(Payload):
+    """Base of every event payload (the `data` of the envelope)."""
+
+    context: ClassVar[str]
+    event_name: ClassVar[str]
+    major: ClassVar[int] = 1
+    aggregate: ClassVar[str]
+    """The kind of aggregate the event belongs to: enterprise, trainer, visit, milestone …"""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "event_name" in cls.__dict__ and not hasattr(cls, "aggregate"):
+            raise TypeError(f"{cls.__name__} must name its aggregate")
+
+    @classmethod
+    def event_type(cls) -> str:
+        """The CloudEvents `type`, e.g. `org.ilo.score.enrolment.enterprise_enrolled.v1`."""
+        return f"{TYPE_PREFIX}.{cls.context}.{cls.event_name}.v{cls.major}"
+
+    @classmethod
+    def schema_uri(cls) -> str:
+        return f"{SCHEMA_PREFIX}:{cls.context}:{cls.event_name}:v{cls.major}"
+
+    @classmethod
+    def schema_path(cls) -> str:
+        """Where the committed JSON Schema lives, relative to `contracts/schemas/`."""
+        return f"{cls.context}/{cls.event_name}.v{cls.major}.json"
+
+    @property
+    def aggregate_id(self) -> str:
+        value = getattr(self, f"{self.aggregate}_id")
+        assert isinstance(value, str)
+        return value
+
+    @property
+    def aggregate_subject(self) -> str:
+        """The CloudEvents `subject`: `enterprise/<id>`, `visit/<id>` …"""
+        return f"{self.aggregate}/{self.aggregate_id}"
+
+
+__all__ = [
+    "Amount",
+    "Count",
+    "Country",
+    "Currency",
+    "Delivery",
+    "Event",
+    "Headcount",
+    "Id",
+    "ModuleNumber",
+    "Money",
+    "Payload",
+    "Sex",
+    "Text",
+]
