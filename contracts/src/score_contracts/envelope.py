@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
 
 from score_contracts.events import BY_TYPE, Event
 
@@ -30,7 +30,9 @@ class Envelope(BaseModel, Generic[Data]):
     streamversion: int = Field(ge=1, description="Version of the event in its aggregate.")
     correlationid: str | None = None
     causationid: str | None = None
-    data: Data
+    # Serialized by its runtime class: an `Envelope[Event]` holding an `EnterpriseEnrolled`
+    # must not be written out with the (empty) fields of `Event`.
+    data: SerializeAsAny[Data]
 
 
 class UnknownEventType(ValueError):

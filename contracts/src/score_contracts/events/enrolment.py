@@ -27,7 +27,10 @@ def _slug(value: str) -> str:
     return value
 
 
-Region = Annotated[str, Field(max_length=64), AfterValidator(_slug)]
+# The pattern puts the rule in the published JSON Schema; the validator words the error.
+Region = Annotated[
+    str, Field(max_length=64, json_schema_extra={"pattern": SLUG.pattern}), AfterValidator(_slug)
+]
 
 
 class EnrolmentEvent(Event):

@@ -1,0 +1,77 @@
+"""Command handling: load → fold → decide → append, in one transaction.
+
+Without `If-Match` a command goes to whatever version the aggregate is at, and a concurrent
+writer that got in first makes us decide again from the new state (a bounded number of
+times). With `If-Match` the caller's version is binding and a mismatch is answered as such.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from score_chassis import store
+from score_chassis.database import Database
+from score_chassis.decider import Decider
+from score_chassis.problems import VersionMismatch
+from score_chassis.store import NO_CAUSATION, Causation, ConcurrencyError, NewEvent
+from score_contracts.events import Event
+
+State = TypeVar("State")
+Command = TypeVar("Command")
+
+RETRIES_ON_CONFLICT = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome(Generic[State]):
+    version: int
+    events: list[Event]
+    state: State
+
+
+async def handle(
+    database: Database,
+    decider: Decider[Command, State, Event],
+    stream_id: str,
+    command: Command,
+    *,
+    subject_of: Callable[[State, Event], str],
+    source: str,
+    causation: Causation = NO_CAUSATION,
+    expected_version: int | None = None,
+    after_append: Callable[[AsyncConnection, Outcome[State]], Awaitable[None]] | None = None,
+) -> Outcome[State]:
+    """Decide `command` against the stream's state and append what it decides.
+
+    `after_append` runs in the same transaction (read models, idempotency records).
+    """
+    for attempt in range(RETRIES_ON_CONFLICT + 1):
+        try:
+            async with database.transaction() as conn:
+                history = await store.load(conn, stream_id)
+                state = decider.fold(r.payload() for r in history)
+                version = len(history)
+                if expected_version is not None and expected_version != version:
+                    raise VersionMismatch(expected_version, version)
+                new = decider.decide(command, state)
+                after = decider.fold(new, state)
+                new_version = await store.append(
+                    conn,
+                    stream_id,
+                    version,
+                    [NewEvent(e, subject_of(after, e)) for e in new],
+                    causation=causation,
+                    source=source,
+                )
+                outcome = Outcome(new_version, new, after)
+                if after_append is not None:
+                    await after_append(conn, outcome)
+                return outcome
+        except ConcurrencyError:
+            if expected_version is not None or attempt == RETRIES_ON_CONFLICT:
+                raise
+    raise AssertionError("unreachable")

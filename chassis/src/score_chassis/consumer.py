@@ -1,0 +1,229 @@
+"""The idempotent consumer: a durable JetStream pull consumer whose handler writes its view
+and an inbox row `(consumer, event_id)` in one transaction, acknowledging after the commit.
+
+A redelivered or duplicated event finds its inbox row and changes nothing: "exactly once in
+effect". A message that cannot be parsed, or whose handler fails `max_deliver` times, becomes a
+dead-letter record with the error, is terminated, and the consumer carries on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+import structlog
+from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import Error as JetStreamError
+from nats.js.errors import NotFoundError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from score_chassis.database import Database
+from score_chassis.jetstream import NatsConnection, ensure_stream
+from score_chassis.logs import get_logger
+from score_chassis.metrics import CONSUMER_LAG, DEAD_LETTERS, EVENTS_CONSUMED
+from score_chassis.tables import dead_letters, inbox
+from score_contracts.envelope import Envelope, UnknownEventType, parse_envelope
+from score_contracts.events import Event
+from score_contracts.subjects import StreamSpec
+
+log = get_logger(__name__)
+
+Handler = Callable[[AsyncConnection, Envelope[Event]], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """What a service consumes: a durable name (service and purpose), a stream, a handler."""
+
+    durable: str
+    stream: StreamSpec
+    handler: Handler
+    filter_subjects: tuple[str, ...] = ()
+
+
+class IdempotentConsumer:
+    def __init__(
+        self,
+        subscription: Subscription,
+        database: Database,
+        nats: NatsConnection,
+        *,
+        batch_size: int = 200,
+        max_deliver: int = 5,
+        ack_wait: float = 30.0,
+        fetch_timeout: float = 1.0,
+        replicas: int = 1,
+    ) -> None:
+        self.subscription = subscription
+        self.database = database
+        self.nats = nats
+        self.batch_size = batch_size
+        self.max_deliver = max_deliver
+        self.ack_wait = ack_wait
+        self.fetch_timeout = fetch_timeout
+        self.replicas = replicas
+        self.lag: int | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.subscription.durable
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"consumer-{self.name}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        delay = 0.2
+        while True:
+            try:
+                await self.nats.ready.wait()
+                await self._consume()
+            except (NatsError, JetStreamError, ConnectionError, TimeoutError) as error:
+                log.warning("consumer.interrupted", consumer=self.name, error=repr(error))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _consume(self) -> None:
+        js = self.nats.jetstream
+        spec = self.subscription.stream
+        # Producers create their streams; a consumer that starts first creates the same one.
+        await ensure_stream(js, spec, replicas=self.replicas)
+        config = ConsumerConfig(
+            durable_name=self.name,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=self.ack_wait,
+            max_deliver=self.max_deliver,
+            max_ack_pending=max(1000, self.batch_size * 4),
+            filter_subjects=list(self.subscription.filter_subjects) or None,
+        )
+        await js.add_consumer(spec.name, config)
+        pull = await js.pull_subscribe_bind(durable=self.name, stream=spec.name)
+        log.info("consumer.started", consumer=self.name, stream=spec.name)
+        while True:
+            try:
+                messages = await pull.fetch(self.batch_size, timeout=self.fetch_timeout)
+            except (NatsTimeoutError, TimeoutError):
+                await self._measure_lag()
+                continue
+            except NotFoundError:
+                raise ConnectionError("consumer vanished") from None
+            await self.handle_batch(messages)
+
+    async def _measure_lag(self) -> None:
+        with contextlib.suppress(Exception):
+            info = await self.nats.jetstream.consumer_info(self.subscription.stream.name, self.name)
+            self.lag = int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+            CONSUMER_LAG.labels(self.name).set(self.lag)
+
+    async def handle_batch(self, messages: Sequence[Msg]) -> None:
+        """Handle a fetched batch: parse, then apply all in one transaction, then ack."""
+        parsed: list[tuple[Msg, Envelope[Event]]] = []
+        for msg in messages:
+            try:
+                parsed.append((msg, parse_envelope(msg.data)))
+            except UnknownEventType as error:
+                # A newer major version this consumer doesn't read yet: not an error.
+                log.info("consumer.skipped_unknown_type", consumer=self.name, type=str(error))
+                EVENTS_CONSUMED.labels(self.name, "skipped").inc()
+                await msg.ack()
+            except ValueError as error:
+                await self._dead_letter(msg, f"unparseable: {error}")
+        if not parsed:
+            return
+        try:
+            async with self.database.transaction() as conn:
+                for _msg, envelope in parsed:
+                    await self._apply(conn, envelope)
+        except Exception:  # one bad event must not hold back the others: isolate it
+            log.warning("consumer.batch_failed", consumer=self.name, size=len(parsed))
+            for msg, envelope in parsed:
+                await self._handle_one(msg, envelope)
+            return
+        for msg, _envelope in parsed:
+            await msg.ack()
+        EVENTS_CONSUMED.labels(self.name, "handled").inc(len(parsed))
+
+    async def _handle_one(self, msg: Msg, envelope: Envelope[Event]) -> None:
+        try:
+            async with self.database.transaction() as conn:
+                await self._apply(conn, envelope)
+        except Exception as error:
+            deliveries = msg.metadata.num_delivered or 1
+            log.warning(
+                "consumer.handler_failed",
+                consumer=self.name,
+                event_id=envelope.id,
+                deliveries=deliveries,
+                error=type(error).__name__,
+            )
+            if deliveries >= self.max_deliver:
+                await self._dead_letter(msg, f"handler failed {deliveries} times: {error!r}")
+            else:
+                await msg.nak(delay=min(2.0**deliveries, 30.0))
+            return
+        await msg.ack()
+        EVENTS_CONSUMED.labels(self.name, "handled").inc()
+
+    async def _apply(self, conn: AsyncConnection, envelope: Envelope[Event]) -> None:
+        seen = await conn.execute(
+            sa.select(inbox.c.event_id).where(
+                inbox.c.consumer == self.name, inbox.c.event_id == envelope.id
+            )
+        )
+        if seen.first() is not None:
+            EVENTS_CONSUMED.labels(self.name, "duplicate").inc()
+            return
+        with bound_event(envelope):
+            await self.subscription.handler(conn, envelope)
+        await conn.execute(
+            inbox.insert().values(
+                consumer=self.name, event_id=envelope.id, processed_at=dt.datetime.now(dt.UTC)
+            )
+        )
+
+    async def _dead_letter(self, msg: Msg, error: str) -> None:
+        metadata = msg.metadata
+        event_id = (msg.headers or {}).get("Nats-Msg-Id")
+        async with self.database.transaction() as conn:
+            await conn.execute(
+                dead_letters.insert().values(
+                    consumer=self.name,
+                    subject=msg.subject,
+                    stream_sequence=metadata.sequence.stream if metadata.sequence else None,
+                    event_id=event_id,
+                    deliveries=metadata.num_delivered or 1,
+                    error=error[:4000],
+                    payload=msg.data,
+                    recorded_at=dt.datetime.now(dt.UTC),
+                )
+            )
+        await msg.term()
+        DEAD_LETTERS.labels(self.name).inc()
+        # The error text can quote the payload, which holds personal data: keep it in the
+        # dead-letter record, out of the logs.
+        log.error("consumer.dead_lettered", consumer=self.name, event_id=event_id)
+
+
+@contextlib.contextmanager
+def bound_event(envelope: Envelope[Event]) -> Iterator[None]:
+    """Bind the event's ids to every log line written while handling it."""
+    with structlog.contextvars.bound_contextvars(
+        event_id=envelope.id,
+        correlation_id=envelope.correlationid,
+        causation_id=envelope.causationid,
+    ):
+        yield

@@ -1,0 +1,69 @@
+"""One async SQLAlchemy engine per service, on SQLite (default) or PostgreSQL.
+
+Writes on SQLite begin with `BEGIN IMMEDIATE`: a deferred transaction that reads and then
+writes fails at once with "database is locked" when another writer got in between, whereas an
+immediate one waits its turn and then reads the current state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+
+class Database:
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        parsed = make_url(url)
+        self.url = url
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        options: dict[str, Any] = {"echo": echo}
+        if self.is_sqlite:
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        else:
+            options.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+        self.engine: AsyncEngine = create_async_engine(url, **options)
+        if self.is_sqlite:
+            _take_over_sqlite_transactions(self.engine)
+
+    @asynccontextmanager
+    async def transaction(self, *, write: bool = True) -> AsyncIterator[AsyncConnection]:
+        """A connection inside one transaction, committed on success, rolled back on error."""
+        async with self.engine.connect() as conn:
+            if self.is_sqlite:
+                await conn.execution_options(score_begin="IMMEDIATE" if write else "DEFERRED")
+            async with conn.begin():
+                yield conn
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _take_over_sqlite_transactions(engine: AsyncEngine) -> None:
+    # The sqlite3 module's own transaction handling cannot begin IMMEDIATE transactions;
+    # switch it off and emit BEGIN ourselves (the SQLAlchemy-documented recipe).
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(conn: Any) -> None:
+        mode = conn.get_execution_options().get("score_begin", "IMMEDIATE")
+        conn.exec_driver_sql(f"BEGIN {mode}")

@@ -1,0 +1,124 @@
+"""The NATS connection every service keeps, and the provisioning of JetStream streams.
+
+A service must run while NATS is down (writes land in the outbox, reads are served from
+its own store), so the connection is made in the background and re-made forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import nats
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError
+
+from score_chassis.logs import get_logger
+from score_contracts.subjects import StreamSpec
+
+log = get_logger(__name__)
+
+DUPLICATE_WINDOW_SECONDS = 600.0
+"""JetStream drops a message whose Nats-Msg-Id it saw within this window (≥ 2 minutes)."""
+
+
+def stream_config(spec: StreamSpec, *, replicas: int = 1) -> StreamConfig:
+    """The public history of a context: file storage, kept forever, de-duplicated by id."""
+    return StreamConfig(
+        name=spec.name,
+        subjects=list(spec.subjects),
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        discard=DiscardPolicy.OLD,
+        max_age=0,
+        duplicate_window=DUPLICATE_WINDOW_SECONDS,
+        num_replicas=replicas,
+    )
+
+
+async def ensure_stream(js: JetStreamContext, spec: StreamSpec, *, replicas: int = 1) -> None:
+    """Create the stream, or bring an existing one to our configuration."""
+    config = stream_config(spec, replicas=replicas)
+    try:
+        await js.add_stream(config)
+    except BadRequestError as error:
+        # 10058: the stream exists with a different configuration.
+        if error.err_code != 10058:
+            raise
+        await js.update_stream(config)
+
+
+class NatsConnection:
+    """Connects in the background and reconnects forever; `ready` is set while connected."""
+
+    def __init__(self, url: str, *, name: str) -> None:
+        self.url = url
+        self.name = name
+        self.ready = asyncio.Event()
+        self._client: Client | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._on_connect: list[Any] = []
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            raise ConnectionError("not connected to NATS yet")
+        return self._client
+
+    @property
+    def jetstream(self) -> JetStreamContext:
+        return self.client.jetstream()
+
+    @property
+    def connected(self) -> bool:
+        return self._client is not None and self._client.is_connected
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._connect_forever(), name=f"nats-connect-{self.name}")
+
+    async def _connect_forever(self) -> None:
+        delay = 0.2
+        while True:
+            try:
+                self._client = await nats.connect(
+                    self.url,
+                    name=self.name,
+                    connect_timeout=2,
+                    reconnect_time_wait=0.5,
+                    max_reconnect_attempts=-1,
+                    allow_reconnect=True,
+                    disconnected_cb=self._disconnected,
+                    reconnected_cb=self._reconnected,
+                    error_cb=self._error,
+                )
+            except Exception as error:  # any failure means: try again later
+                log.warning("nats.connect_failed", url=self.url, error=str(error), retry_in=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            log.info("nats.connected", url=self.url)
+            self.ready.set()
+            return
+
+    async def _disconnected(self) -> None:
+        self.ready.clear()
+        log.warning("nats.disconnected")
+
+    async def _reconnected(self) -> None:
+        self.ready.set()
+        log.info("nats.reconnected")
+
+    async def _error(self, error: Exception) -> None:
+        log.debug("nats.error", error=str(error))
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._client is not None and not self._client.is_closed:
+            with contextlib.suppress(Exception):
+                await self._client.drain()

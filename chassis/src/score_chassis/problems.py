@@ -1,0 +1,140 @@
+"""RFC 9457 problem details for every error an API answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from score_chassis.decider import Invalid, Refused
+from score_chassis.store import ConcurrencyError
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class FieldError(BaseModel):
+    field: str
+    reason: str
+    location: str = "body"
+
+
+class Problem(BaseModel):
+    """The body of every error response."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    rule: str | None = None
+    errors: list[FieldError] | None = None
+
+
+class NotFound(Exception):
+    def __init__(self, what: str, id_: str) -> None:
+        super().__init__(f"no {what} with id {id_}")
+        self.what = what
+        self.id = id_
+
+
+class VersionMismatch(Exception):
+    """`If-Match` named a version the aggregate is no longer (or not yet) at."""
+
+    def __init__(self, expected: int, actual: int) -> None:
+        super().__init__(f"the resource is at version {actual}, not {expected}")
+
+
+def problem(request: Request, status: int, title: str, type_: str, **extra: Any) -> JSONResponse:
+    body = Problem(title=title, status=status, type=type_, instance=request.url.path, **extra)
+    return JSONResponse(
+        body.model_dump(exclude_none=True), status_code=status, media_type=PROBLEM_JSON
+    )
+
+
+def _field_errors(error: RequestValidationError) -> list[FieldError]:
+    out = []
+    for item in error.errors():
+        location, *path = item.get("loc", ("body",))
+        # pydantic names union members and validators in the path; keep the field names.
+        names = [str(p) for p in path if not (isinstance(p, str) and "[" in p)]
+        out.append(
+            FieldError(
+                field=".".join(names) or str(location),
+                reason=str(item.get("msg", "invalid")),
+                location=str(location),
+            )
+        )
+    return out
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        errors = _field_errors(error)
+        return problem(
+            request,
+            422,
+            "Invalid input",
+            "/problems/invalid-input",
+            detail="; ".join(f"{e.field}: {e.reason}" for e in errors),
+            errors=errors,
+        )
+
+    @app.exception_handler(Invalid)
+    async def _invalid(request: Request, error: Invalid) -> JSONResponse:
+        errors = [FieldError(field=error.field, reason=error.reason)]
+        return problem(
+            request,
+            422,
+            "Invalid input",
+            "/problems/invalid-input",
+            detail=f"{error.field}: {error.reason}",
+            errors=errors,
+        )
+
+    @app.exception_handler(Refused)
+    async def _refused(request: Request, error: Refused) -> JSONResponse:
+        return problem(
+            request, 409, "Refused", "/problems/refused", detail=error.message, rule=error.rule
+        )
+
+    @app.exception_handler(NotFound)
+    async def _not_found(request: Request, error: NotFound) -> JSONResponse:
+        return problem(request, 404, "Not found", "/problems/not-found", detail=str(error))
+
+    @app.exception_handler(VersionMismatch)
+    async def _version_mismatch(request: Request, error: VersionMismatch) -> JSONResponse:
+        return problem(
+            request, 412, "Version mismatch", "/problems/version-mismatch", detail=str(error)
+        )
+
+    @app.exception_handler(ConcurrencyError)
+    async def _conflict(request: Request, error: ConcurrencyError) -> JSONResponse:
+        return problem(
+            request,
+            409,
+            "Concurrent change",
+            "/problems/concurrent-change",
+            detail="the resource changed while the request was decided; retry",
+            rule="concurrent-change",
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        return problem(request, error.status_code, str(error.detail), "about:blank")
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem, "description": description, "content": {PROBLEM_JSON: {}}}
+    for code, description in {
+        404: "Unknown id",
+        409: "A rule of the domain refused the command (the rule is named)",
+        412: "If-Match names a version the resource is not at",
+        422: "Invalid input (each bad field is named)",
+    }.items()
+}
+"""The error responses of a write endpoint, for the OpenAPI document."""

@@ -1,0 +1,100 @@
+"""What a service runs besides its HTTP API: its database, NATS connection, outbox relay
+and consumers, started and stopped together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from score_chassis.consumer import IdempotentConsumer, Subscription
+from score_chassis.database import Database
+from score_chassis.jetstream import NatsConnection, ensure_stream
+from score_chassis.logs import get_logger
+from score_chassis.migrate import migrate
+from score_chassis.relay import OutboxRelay
+from score_chassis.settings import ServiceSettings
+from score_contracts.subjects import STREAMS
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: ServiceSettings
+    context: str
+    """The context whose stream this service produces (enrolment, visits …)."""
+    migrations: Sequence[Path] = ()
+    subscriptions: Sequence[Subscription] = ()
+    database: Database = field(init=False)
+    nats: NatsConnection = field(init=False)
+    relay: OutboxRelay = field(init=False)
+    consumers: list[IdempotentConsumer] = field(init=False)
+    _tasks: list[asyncio.Task[None]] = field(init=False, default_factory=list)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.database = Database(s.database_url)
+        self.nats = NatsConnection(s.nats_url, name=s.service_name)
+        self.relay = OutboxRelay(
+            self.database,
+            self.nats,
+            batch_size=s.relay_batch_size,
+            poll_seconds=s.relay_poll_seconds,
+        )
+        self.consumers = [
+            IdempotentConsumer(
+                sub,
+                self.database,
+                self.nats,
+                batch_size=s.consumer_batch_size,
+                max_deliver=s.consumer_max_deliver,
+                ack_wait=s.consumer_ack_wait_seconds,
+                replicas=s.stream_replicas,
+            )
+            for sub in self.subscriptions
+        ]
+
+    @property
+    def source(self) -> str:
+        """The CloudEvents `source` of what this service produces."""
+        return f"/score/{self.settings.country}/{self.context}"
+
+    async def start(self) -> None:
+        await migrate(self.database, list(self.migrations))
+        self.nats.start()
+        self._tasks.append(asyncio.create_task(self._provision(), name="provision-stream"))
+        self.relay.start()
+        for consumer in self.consumers:
+            consumer.start()
+        log.info("service.started", context=self.context)
+
+    async def _provision(self) -> None:
+        # Each producer creates and updates its own stream whenever it (re)connects.
+        while True:
+            await self.nats.ready.wait()
+            try:
+                await ensure_stream(
+                    self.nats.jetstream,
+                    STREAMS[self.context],
+                    replicas=self.settings.stream_replicas,
+                )
+                self.relay.notify()
+                return
+            except Exception as error:  # NATS went away again: wait for it
+                log.warning("stream.provision_failed", error=repr(error))
+                await asyncio.sleep(1.0)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for consumer in self.consumers:
+            await consumer.stop()
+        await self.relay.stop()
+        await self.nats.close()
+        await self.database.dispose()
+        log.info("service.stopped")

@@ -1,0 +1,32 @@
+"""Settings every service shares, from `SCORE_*` environment variables or a `.env` file."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Base settings; each service subclasses it to set its name and port."""
+
+    model_config = SettingsConfigDict(env_prefix="SCORE_", env_file=".env", extra="ignore")
+
+    service_name: str = "service"
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///./score.db",
+        description="SQLAlchemy async URL: sqlite+aiosqlite:///path or postgresql+asyncpg://…",
+    )
+    nats_url: str = "nats://127.0.0.1:4222"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8100
+    country: str = Field(default="bo", pattern=r"^[a-z]{2}$")
+    stream_replicas: int = Field(default=1, ge=1, le=5)
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: str = "info"
+    relay_batch_size: int = Field(default=500, ge=1)
+    relay_poll_seconds: float = Field(default=1.0, gt=0)
+    consumer_batch_size: int = Field(default=200, ge=1)
+    consumer_max_deliver: int = Field(default=5, ge=1)
+    consumer_ack_wait_seconds: float = Field(default=30.0, gt=0)

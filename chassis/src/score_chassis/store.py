@@ -1,0 +1,186 @@
+"""The event store: an append-only table of events with optimistic concurrency per stream.
+
+A stream is one aggregate (`enterprise/<id>`); its events are numbered 1, 2, 3 … and
+`(stream_id, version)` is unique, so two writers deciding from the same version cannot both
+append. Every append also writes an outbox row in the same transaction, which the relay
+publishes to JetStream.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from score_chassis.metrics import EVENTS_APPENDED
+from score_chassis.tables import events, outbox
+from score_contracts.events import BY_TYPE, Event
+from score_contracts.ids import uuid7
+
+
+class ConcurrencyError(Exception):
+    """The stream moved on since it was read: reload, decide again, retry."""
+
+    def __init__(self, stream_id: str, expected: int, actual: int | None = None) -> None:
+        self.stream_id = stream_id
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"stream {stream_id} is at version {actual if actual is not None else '?'}, "
+            f"expected {expected}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event about to be appended, with the NATS subject it will be published on."""
+
+    event: Event
+    subject: str
+    event_id: str = field(default_factory=uuid7)
+
+
+@dataclass(frozen=True, slots=True)
+class Causation:
+    """What led to an append: the request or event that started the chain, and the direct cause."""
+
+    correlation_id: str | None = None
+    causation_id: str | None = None
+
+
+NO_CAUSATION = Causation()
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    position: int
+    event_id: str
+    stream_id: str
+    version: int
+    type: str
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    occurred_at: dt.datetime
+
+    def payload(self) -> Event:
+        return BY_TYPE[self.type].model_validate(self.data)
+
+
+def row_to_event(row: Any) -> RecordedEvent:
+    """A stored event from a row selected with the event columns."""
+    occurred_at = row.occurred_at
+    if occurred_at.tzinfo is None:  # SQLite keeps no zone; we only ever store UTC
+        occurred_at = occurred_at.replace(tzinfo=dt.UTC)
+    return RecordedEvent(
+        position=row.position,
+        event_id=row.event_id,
+        stream_id=row.stream_id,
+        version=row.version,
+        type=row.type,
+        data=row.data,
+        metadata=row.metadata,
+        occurred_at=occurred_at,
+    )
+
+
+_COLUMNS = (
+    events.c.position,
+    events.c.event_id,
+    events.c.stream_id,
+    events.c.version,
+    events.c.type,
+    events.c.data,
+    events.c.metadata,
+    events.c.occurred_at,
+)
+
+
+async def load(conn: AsyncConnection, stream_id: str) -> list[RecordedEvent]:
+    """The events of one stream, in version order."""
+    result = await conn.execute(
+        sa.select(*_COLUMNS).where(events.c.stream_id == stream_id).order_by(events.c.version)
+    )
+    return [row_to_event(row) for row in result]
+
+
+async def stream_version(conn: AsyncConnection, stream_id: str) -> int:
+    result = await conn.execute(
+        sa.select(sa.func.max(events.c.version)).where(events.c.stream_id == stream_id)
+    )
+    return result.scalar_one() or 0
+
+
+async def append(
+    conn: AsyncConnection,
+    stream_id: str,
+    expected_version: int,
+    new_events: Sequence[NewEvent],
+    *,
+    causation: Causation = NO_CAUSATION,
+    source: str,
+) -> int:
+    """Append events after `expected_version` and queue them for publishing.
+
+    Returns the stream's new version. Raises `ConcurrencyError` when the stream is not at
+    `expected_version`. Must run inside the caller's transaction, which also covers any
+    read model or idempotency record the caller writes.
+    """
+    if not new_events:
+        return expected_version
+    actual = await stream_version(conn, stream_id)
+    if actual != expected_version:
+        raise ConcurrencyError(stream_id, expected_version, actual)
+    now = dt.datetime.now(dt.UTC)
+    rows = [
+        {
+            "event_id": new.event_id,
+            "stream_id": stream_id,
+            "version": expected_version + offset,
+            "type": new.event.event_type(),
+            "data": new.event.model_dump(mode="json"),
+            "metadata": {
+                "source": source,
+                "subject": new.subject,
+                "correlation_id": causation.correlation_id or new.event_id,
+                "causation_id": causation.causation_id,
+            },
+            "occurred_at": now,
+        }
+        for offset, new in enumerate(new_events, start=1)
+    ]
+    try:
+        # One statement per row: RETURNING across a multi-row insert is not portable.
+        positions = [
+            (await conn.execute(events.insert().returning(events.c.position), row)).scalar_one()
+            for row in rows
+        ]
+    except IntegrityError as error:
+        raise ConcurrencyError(stream_id, expected_version) from error
+    await conn.execute(
+        outbox.insert(),
+        [
+            {"position": position, "subject": new.subject}
+            for position, new in zip(positions, new_events, strict=True)
+        ],
+    )
+    for new in new_events:
+        EVENTS_APPENDED.labels(new.event.event_type()).inc()
+    return expected_version + len(new_events)
+
+
+async def read_all(
+    conn: AsyncConnection, *, after: int = 0, limit: int = 1000
+) -> list[RecordedEvent]:
+    """Events in global position order after `after` (for republishing and rebuilding)."""
+    result = await conn.execute(
+        sa.select(*_COLUMNS)
+        .where(events.c.position > after)
+        .order_by(events.c.position)
+        .limit(limit)
+    )
+    return [row_to_event(row) for row in result]

@@ -1,0 +1,57 @@
+"""The tables every service has: its event store, outbox, inbox and dead letters.
+
+The schema itself is created by the Alembic migrations in `migrations/`; these
+definitions are what the code queries through.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+# SQLite only autoincrements an INTEGER PRIMARY KEY (the rowid); PostgreSQL wants BIGINT.
+Position = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("position", Position, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(36), nullable=False, unique=True),
+    sa.Column("stream_id", sa.String(200), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("type", sa.String(200), nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("metadata", sa.JSON, nullable=False),
+    sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("stream_id", "version", name="uq_events_stream_version"),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("position", Position, sa.ForeignKey("events.position"), primary_key=True),
+    sa.Column("subject", sa.String(255), nullable=False),
+)
+
+inbox = sa.Table(
+    "inbox",
+    metadata,
+    sa.Column("consumer", sa.String(100), primary_key=True),
+    sa.Column("event_id", sa.String(36), primary_key=True),
+    sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+dead_letters = sa.Table(
+    "dead_letters",
+    metadata,
+    sa.Column("id", Position, primary_key=True, autoincrement=True),
+    sa.Column("consumer", sa.String(100), nullable=False),
+    sa.Column("subject", sa.String(255), nullable=False),
+    sa.Column("stream_sequence", sa.BigInteger, nullable=True),
+    sa.Column("event_id", sa.String(36), nullable=True),
+    sa.Column("deliveries", sa.Integer, nullable=False),
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("payload", sa.LargeBinary, nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+)
