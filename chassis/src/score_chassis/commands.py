@@ -26,7 +26,7 @@ Command = TypeVar("Command")
 RETRIES_ON_CONFLICT = 3
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Outcome(Generic[State]):
     version: int
     events: list[Event]

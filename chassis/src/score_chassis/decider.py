@@ -33,7 +33,7 @@ class Invalid(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Decider(Generic[Command, State, E]):
     decide: Callable[[Command, State], list[E]]
     evolve: Callable[[State, E], State]

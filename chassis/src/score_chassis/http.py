@@ -86,3 +86,10 @@ def create_app(
     for router in routers:
         app.include_router(router)
     return app
+
+
+def serve(app: FastAPI, *, host: str, port: int) -> None:
+    """Run the app until SIGINT or SIGTERM (uvicorn shuts the lifespan down cleanly)."""
+    import uvicorn
+
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)

@@ -64,7 +64,7 @@ def _field_errors(error: RequestValidationError) -> list[FieldError]:
         out.append(
             FieldError(
                 field=".".join(names) or str(location),
-                reason=str(item.get("msg", "invalid")),
+                reason=str(item.get("msg", "invalid")).removeprefix("Value error, "),
                 location=str(location),
             )
         )

@@ -109,6 +109,7 @@ class OutboxRelay:
     async def _run(self) -> None:
         async with self._leadership():
             while True:
+                await self.nats.ready.wait()
                 try:
                     published = await self.publish_pending()
                 except (NatsError, JetStreamError, TimeoutError, ConnectionError) as error:

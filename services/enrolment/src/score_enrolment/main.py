@@ -1,0 +1,23 @@
+"""Composition root of the enrolment service."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from score_chassis.http import create_app
+from score_chassis.logs import configure_logging
+from score_chassis.runtime import Runtime
+from score_enrolment.api import router
+from score_enrolment.settings import EnrolmentSettings
+
+
+def build_app(settings: EnrolmentSettings | None = None) -> FastAPI:
+    settings = settings or EnrolmentSettings()
+    configure_logging(settings.service_name, level=settings.log_level, fmt=settings.log_format)
+    runtime = Runtime(settings, context="enrolment")
+    return create_app(
+        runtime,
+        title="SCORE enrolment",
+        description="Programme staff record the life of each enterprise and trainer.",
+        routers=[router],
+    )

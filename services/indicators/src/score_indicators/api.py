@@ -1,0 +1,67 @@
+"""HTTP API of the indicators service."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
+
+from score_chassis.api import RuntimeDep
+from score_chassis.problems import PROBLEM_RESPONSES
+from score_contracts.reference import DEFAULT_COUNTRY, check_region
+from score_indicators.indicators import Scope, Value, compute
+from score_indicators.programme import Programme
+
+router = APIRouter(prefix="/v1", tags=["indicators"], responses=PROBLEM_RESPONSES)
+
+
+class IndicatorsView(BaseModel):
+    country: str
+    region: str | None
+    phase: str | None
+    as_of: dt.datetime = Field(description="When the figures were computed")
+    indicators: dict[str, Value] = Field(
+        description="Every indicator of the programme; null where its denominator is zero"
+    )
+
+
+def _invalid(field: str, message: str) -> RequestValidationError:
+    return RequestValidationError(
+        [{"loc": ("query", field), "msg": message, "type": "value_error"}]
+    )
+
+
+@router.get("/indicators", summary="The programme's indicators for a scope")
+async def get_indicators(
+    request: Request,
+    runtime: RuntimeDep,
+    country: Annotated[str, Query(pattern=r"^[a-z]{2}$")] = DEFAULT_COUNTRY,
+    region: Annotated[str | None, Query(description="A region slug, e.g. santa_cruz")] = None,
+    phase: Annotated[str | None, Query(description="A phase id, e.g. phase-3")] = None,
+) -> IndicatorsView:
+    programme: Programme = request.app.state.programme
+    if region is not None:
+        try:
+            check_region(country, region)
+        except ValueError as error:
+            raise _invalid("region", str(error)) from None
+    window = None
+    if phase is not None:
+        found = programme.phase(phase)
+        if found is None:
+            known = ", ".join(p.id for p in programme.phases)
+            raise _invalid("phase", f"unknown phase {phase!r}; one of: {known}")
+        window = found.window
+    scope = Scope(country=country, region=region, window=window)
+    async with runtime.database.transaction(write=False) as conn:
+        indicators = await compute(conn, scope)
+    return IndicatorsView(
+        country=country,
+        region=region,
+        phase=phase,
+        as_of=dt.datetime.now(dt.UTC),
+        indicators=indicators,
+    )
