@@ -1,1 +1,1 @@
-pytest_plugins = ["score_chassis.testing.nats"]
+pytest_plugins = ["score_chassis.testing.nats", "score_chassis.testing.databases"]

@@ -171,7 +171,9 @@ class IdempotentConsumer:
                 error=type(error).__name__,
             )
             if deliveries >= self.max_deliver:
-                await self._dead_letter(msg, f"handler failed {deliveries} times: {error!r}")
+                await self._dead_letter(
+                    msg, f"handler failed {deliveries} times: {error!r}", event_id=envelope.id
+                )
             else:
                 await msg.nak(delay=min(2.0**deliveries, 30.0))
             return
@@ -195,9 +197,9 @@ class IdempotentConsumer:
             )
         )
 
-    async def _dead_letter(self, msg: Msg, error: str) -> None:
+    async def _dead_letter(self, msg: Msg, error: str, *, event_id: str | None = None) -> None:
         metadata = msg.metadata
-        event_id = (msg.headers or {}).get("Nats-Msg-Id")
+        event_id = event_id or (msg.headers or {}).get("Nats-Msg-Id")
         async with self.database.transaction() as conn:
             await conn.execute(
                 dead_letters.insert().values(

@@ -120,5 +120,7 @@ class NatsConnection:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         if self._client is not None and not self._client.is_closed:
+            # close, not drain: what was fetched and not acknowledged is redelivered anyway,
+            # and draining a pull subscription waits out its timeout.
             with contextlib.suppress(Exception):
-                await self._client.drain()
+                await self._client.close()

@@ -25,6 +25,9 @@ from typing import Self
 LOOPBACK = "127.0.0.1"
 _BINARY_NAME = "nats-server.exe" if sys.platform == "win32" else "nats-server"
 
+# The monitor is on our own host: an HTTP(S)_PROXY from the environment must not reroute it.
+_direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
 
 class NatsServerError(RuntimeError):
     """nats-server is missing, or did not come up healthy."""
@@ -217,6 +220,6 @@ class NatsServer:
         # be current; that is what clients need to declare streams and publish.
         url = f"{self.monitor_url}/healthz?js-enabled-only=true"
         with contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError):
-            with urllib.request.urlopen(url, timeout=1.0) as response:
+            with _direct.open(url, timeout=1.0) as response:
                 return bool(response.status == 200)
         return False

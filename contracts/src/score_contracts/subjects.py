@@ -17,7 +17,7 @@ CONTEXTS: Final = ("enrolment", "visits", "indicators", "notifications")
 
 def subject_for(event: type[Event] | Event, country: str, region: str | None) -> str:
     """The subject an event is published on; `region=None` means `national`."""
-    region = region or NATIONAL
+    region = NATIONAL if region is None else region  # "" is a mistake, not `national`
     if not COUNTRY_CODE.match(country) or not SLUG.match(region):
         raise ValueError(f"bad subject tokens: country={country!r} region={region!r}")
     return f"score.{country}.{region}.{event.context}.{event.event_name}.v{event.major}"

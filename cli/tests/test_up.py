@@ -1,0 +1,213 @@
+"""`score up` as a person runs it: a real process tree, stopped by a signal, data kept."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import nats
+import pytest
+
+from score_chassis.nats_server import port_is_free
+from score_cli.up import SERVICES, installed_services
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.timeout(300),
+    pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process tree"),
+]
+
+STARTUP_SECONDS = 90.0
+SHUTDOWN_SECONDS = 30.0
+PROBE_STREAM = "UP_PROBE"
+
+
+class ScoreUp:
+    """One `score up` process, its output in files so that no pipe can fill and block it."""
+
+    def __init__(self, workdir: Path, *args: str) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.stdout = workdir / "stdout.txt"
+        self.stderr = workdir / "stderr.txt"
+        with self.stdout.open("wb") as out, self.stderr.open("wb") as err:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "score_cli.main", "up", *args],
+                cwd=workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+            )
+        self.children: set[int] = set()
+
+    def output(self) -> str:
+        return f"{self.stdout.read_text()}\n--- stderr ---\n{self.stderr.read_text()}"
+
+    def wait_until_running(self) -> dict[str, str]:
+        """Wait for the summary, then return the URLs it printed, by name."""
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while "Ctrl-C to stop" not in self.stdout.read_text():
+            assert self.process.poll() is None, f"score up exited early:\n{self.output()}"
+            assert time.monotonic() < deadline, f"score up not running in time:\n{self.output()}"
+            time.sleep(0.1)
+        self.children = _descendants(self.process.pid)
+        return dict(re.findall(r"^  (\w+)\s+((?:nats|http)://\S+)", self.stdout.read_text(), re.M))
+
+    def stop(self, signum: signal.Signals) -> int:
+        self.process.send_signal(signum)
+        return self.process.wait(timeout=SHUTDOWN_SECONDS)
+
+    def kill_everything(self) -> None:
+        # Only reached when a test failed half-way: leave nothing running for the next one.
+        for pid in {self.process.pid, *self.children}:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        self.process.wait()
+
+
+@contextmanager
+def score_up(workdir: Path, *args: str) -> Iterator[ScoreUp]:
+    up = ScoreUp(workdir, *args)
+    try:
+        yield up
+    finally:
+        up.kill_everything()
+
+
+def _descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = _stat_fields(stat.read_text())
+        except OSError:  # the process ended while we looked
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found: set[int] = set()
+    frontier = [pid]
+    while frontier:
+        for child in children.get(frontier.pop(), []):
+            if child not in found:
+                found.add(child)
+                frontier.append(child)
+    return found
+
+
+def _stat_fields(stat: str) -> list[str]:
+    # The command name in parentheses may contain spaces; the fields after it do not.
+    return stat[stat.rindex(")") + 2 :].split()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = _stat_fields(Path(f"/proc/{pid}/stat").read_text())[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _command_line(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
+def _free_port_base() -> int:
+    """A base B with B+1..B+4 free, so this test cannot collide with a running system."""
+    for _ in range(100):
+        base = random.randrange(20000, 60000, 10)
+        if all(port_is_free(service.port(base)) for service in SERVICES):
+            return base
+    raise RuntimeError("no free block of ports")
+
+
+async def _publish_probe(nats_url: str) -> None:
+    client = await nats.connect(nats_url, max_reconnect_attempts=1)
+    try:
+        js = client.jetstream()
+        await js.add_stream(name=PROBE_STREAM, subjects=["up-probe.>"])
+        await js.publish("up-probe.written", b"before restart")
+    finally:
+        await client.close()
+
+
+async def _read_probe(nats_url: str) -> bytes:
+    client = await nats.connect(nats_url, max_reconnect_attempts=1)
+    try:
+        stored = await client.jetstream().get_msg(PROBE_STREAM, 1)
+        assert stored.data is not None
+        return stored.data
+    finally:
+        await client.close()
+
+
+def _assert_services_answer(urls: dict[str, str]) -> None:
+    with httpx.Client(timeout=5, trust_env=False) as http:
+        for service in installed_services():
+            assert service.name in urls, f"{service.name} missing from the summary"
+            assert http.get(f"{urls[service.name]}/healthz").status_code == 200
+            assert http.get(f"{urls[service.name]}/readyz").status_code == 200
+
+
+def test_up_runs_the_system_stops_cleanly_and_keeps_its_data(tmp_path: Path) -> None:
+    data_dir = tmp_path / "score-data"
+    base = _free_port_base()
+    expected = installed_services()
+
+    with score_up(tmp_path / "first", "--data-dir", str(data_dir), "--port-base", str(base)) as up:
+        urls = up.wait_until_running()
+        _assert_services_answer(urls)
+        commands = [_command_line(pid) for pid in up.children]
+        assert any("nats-server" in command for command in commands)
+        for service in expected:
+            assert urls[service.name] == f"http://127.0.0.1:{service.port(base)}"
+            assert any(f"-m {service.module}" in command for command in commands)
+        asyncio.run(_publish_probe(urls["nats"]))
+
+        # The data folder belongs to the running system; a second supervisor must not share it.
+        intruder = subprocess.run(
+            [sys.executable, "-m", "score_cli.main", "up", "--data-dir", str(data_dir),
+             "--port-base", str(_free_port_base())],
+            capture_output=True, text=True, timeout=SHUTDOWN_SECONDS,
+        )  # fmt: skip
+        assert intruder.returncode == 1
+        assert "another `score up`" in intruder.stderr
+
+        assert up.stop(signal.SIGTERM) == 0, up.output()
+        assert [pid for pid in up.children if _alive(pid)] == []
+        assert "Stopped." in up.stdout.read_text()
+
+    assert (data_dir / "nats" / "jetstream").is_dir()
+    for service in expected:
+        assert (data_dir / f"{service.name}.db").is_file()
+        assert (data_dir / "logs" / f"{service.name}.log").is_file()
+
+    with score_up(tmp_path / "second", "--data-dir", str(data_dir), "--port-base", str(base)) as up:
+        urls = up.wait_until_running()
+        _assert_services_answer(urls)
+        assert asyncio.run(_read_probe(urls["nats"])) == b"before restart"
+
+        assert up.stop(signal.SIGINT) == 0, up.output()
+        assert [pid for pid in up.children if _alive(pid)] == []
+
+
+def test_up_stops_everything_when_a_child_dies(tmp_path: Path) -> None:
+    args = ("--data-dir", str(tmp_path / "score-data"), "--port-base", str(_free_port_base()))
+    with score_up(tmp_path / "run", *args) as up:
+        up.wait_until_running()
+        expected = installed_services()
+        victim_name = expected[0].module if expected else "nats-server"
+        victim = next(pid for pid in up.children if victim_name in _command_line(pid))
+
+        os.kill(victim, signal.SIGKILL)
+
+        assert up.process.wait(timeout=SHUTDOWN_SECONDS) == 1
+        assert [pid for pid in up.children if _alive(pid)] == []
+        reported = expected[0].name if expected else "nats-server"
+        assert f"{reported} was killed by SIGKILL" in up.stderr.read_text()
