@@ -13,6 +13,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from score_chassis.auth import Revocations, TokenAuthority
 from score_chassis.logs import get_logger
 from score_chassis.metrics import HTTP_REQUESTS
 from score_chassis.problems import install_problem_handlers
@@ -27,16 +28,25 @@ CORRELATION_HEADER = "X-Correlation-ID"
 def create_app(
     runtime: Runtime, *, title: str, description: str, routers: Sequence[APIRouter]
 ) -> FastAPI:
+    secret = runtime.settings.auth_secret
+    if secret is None:
+        raise RuntimeError("SCORE_AUTH_SECRET is not set: it signs and verifies every token")
+    revocations = Revocations(runtime.nats)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
+        revocations.start()
         try:
             yield
         finally:
+            await revocations.stop()
             await runtime.stop()
 
     app = FastAPI(title=title, description=description, version="1", lifespan=lifespan)
     app.state.runtime = runtime
+    app.state.tokens = TokenAuthority(secret.get_secret_value())
+    app.state.revocations = revocations
     install_problem_handlers(app)
 
     @app.middleware("http")

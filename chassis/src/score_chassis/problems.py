@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -125,12 +126,22 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        return problem(request, error.status_code, str(error.detail), "about:blank")
+        response = problem(
+            request,
+            error.status_code,
+            HTTPStatus(error.status_code).phrase,
+            "about:blank",
+            detail=str(error.detail),
+        )
+        response.headers.update(error.headers or {})
+        return response
 
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem, "description": description, "content": {PROBLEM_JSON: {}}}
     for code, description in {
+        401: "No token, or an invalid, expired or revoked one",
+        403: "The token's role or regions do not allow this",
         404: "Unknown id",
         409: "A rule of the domain refused the command (the rule is named)",
         412: "If-Match names a version the resource is not at",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -19,6 +19,11 @@ class ServiceSettings(BaseSettings):
         description="SQLAlchemy async URL: sqlite+aiosqlite:///path or postgresql+asyncpg://…",
     )
     nats_url: str = "nats://127.0.0.1:4222"
+    auth_secret: SecretStr | None = Field(
+        default=None,
+        description="The key tokens are signed with (≥ 32 characters), the same in every "
+        "service; `score up` makes one per data folder.",
+    )
     http_host: str = "127.0.0.1"
     http_port: int = 8100
     country: str = Field(default="bo", pattern=r"^[a-z]{2}$")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import fcntl
 import importlib.util
 import os
@@ -25,7 +26,9 @@ from typing import IO, Self
 
 import httpx
 
+from score_chassis.auth import TokenAuthority
 from score_chassis.nats_server import LOOPBACK, NatsServer, NatsServerError, port_is_free
+from score_cli.datadir import auth_secret, forget_system, write_system
 
 DEFAULT_DATA_DIR = Path(".score")
 DEFAULT_PORT_BASE = 8100
@@ -213,6 +216,17 @@ class System:
             self._check_stop_requested()
             self.services.append(self._spawn(service))
         self._wait_until_ready()
+        write_system(
+            self.data_dir,
+            nats_url=self.nats_url,
+            services={running.name: running.url for running in self.services},
+        )
+
+    def admin_token(self, ttl: dt.timedelta = dt.timedelta(days=1)) -> str:
+        """A token for the operator at the keyboard."""
+        return TokenAuthority(auth_secret(self.data_dir)).issue(
+            "admin", ttl=ttl, subject="operator"
+        )
 
     def stop(self) -> None:
         """Stop the services (SIGTERM, SIGKILL after `stop_timeout`), then nats-server."""
@@ -226,6 +240,7 @@ class System:
                 _signal_group(running.process, signal.SIGKILL)
                 running.process.wait()
         self.nats.stop()
+        forget_system(self.data_dir)
         if self._lock is not None:
             self._lock.close()
             self._lock = None
@@ -287,6 +302,7 @@ class System:
             "SCORE_SERVICE_NAME": service.name,
             "SCORE_DATABASE_URL": self.database_url(service),
             "SCORE_NATS_URL": self.nats.url,
+            "SCORE_AUTH_SECRET": auth_secret(self.data_dir),
             "SCORE_HTTP_HOST": LOOPBACK,
             "SCORE_HTTP_PORT": str(port),
             # Log lines should reach the file as they happen, not when a buffer fills.
@@ -429,6 +445,7 @@ def _print_summary(system: System) -> None:
     if system.not_installed:
         rows.append(("not installed", ", ".join(s.name for s in system.not_installed)))
     rows.append(("data", f"{system.data_dir}  (logs in {system.logs_dir})"))
+    rows.append(("admin token", f"{system.admin_token()}  (valid 24 h)"))
     name_width = max(len(name) for name, _ in rows)
     print("\nSCORE Cases is running.\n")
     for name, value in rows:

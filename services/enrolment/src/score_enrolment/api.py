@@ -17,6 +17,7 @@ from score_chassis.api import (
     Written,
     today,
 )
+from score_chassis.auth import Reader, Writer
 from score_chassis.problems import PROBLEM_RESPONSES, NotFound
 from score_contracts.events.base import Country, Delivery, Headcount, Id, ModuleNumber, Money, Text
 from score_contracts.ids import uuid7
@@ -126,7 +127,7 @@ class EnterpriseView(Body):
     summary="Register an enterprise",
 )
 async def register_enterprise(
-    body: RegisterEnterpriseBody, runtime: RuntimeDep, causation: CausationDep
+    body: RegisterEnterpriseBody, runtime: RuntimeDep, causation: CausationDep, _: Writer
 ) -> Written:
     command = RegisterEnterprise(
         enterprise_id=uuid7(),
@@ -139,9 +140,12 @@ async def register_enterprise(
 
 
 @router.get("/enterprises/{enterprise_id}", tags=["enterprises"], summary="An enterprise")
-async def get_enterprise(enterprise_id: EnterpriseId, runtime: RuntimeDep) -> EnterpriseView:
+async def get_enterprise(
+    enterprise_id: EnterpriseId, runtime: RuntimeDep, principal: Reader
+) -> EnterpriseView:
     state, version = await handlers.load(runtime, enterprise_id)
-    if not state.registered:
+    # A chamber sees only the enterprises of its regions: the others do not exist for it.
+    if not state.registered or not principal.sees_region(state.region):
         raise NotFound("enterprise", enterprise_id)
     return EnterpriseView.of(state, version)
 
@@ -159,6 +163,7 @@ async def enrol(
     runtime: RuntimeDep,
     causation: CausationDep,
     expected_version: IfMatchDep,
+    _: Writer,
 ) -> Written:
     command = Enrol(
         enterprise_id=enterprise_id,
@@ -185,6 +190,7 @@ async def record_training(
     runtime: RuntimeDep,
     causation: CausationDep,
     expected_version: IfMatchDep,
+    _: Writer,
 ) -> Written:
     command = RecordTraining(
         enterprise_id=enterprise_id,

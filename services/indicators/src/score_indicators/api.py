@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
 from score_chassis.api import RuntimeDep
+from score_chassis.auth import Reader
 from score_chassis.problems import PROBLEM_RESPONSES
 from score_contracts.reference import DEFAULT_COUNTRY, check_region
 from score_indicators.indicators import Scope, Value, compute
@@ -38,10 +39,13 @@ def _invalid(field: str, message: str) -> RequestValidationError:
 async def get_indicators(
     request: Request,
     runtime: RuntimeDep,
+    principal: Reader,
     country: Annotated[str, Query(pattern=r"^[a-z]{2}$")] = DEFAULT_COUNTRY,
     region: Annotated[str | None, Query(description="A region slug, e.g. santa_cruz")] = None,
     phase: Annotated[str | None, Query(description="A phase id, e.g. phase-3")] = None,
 ) -> IndicatorsView:
+    if not principal.sees_region(region):
+        raise HTTPException(403, detail="a chamber reads the indicators of its own regions only")
     programme: Programme = request.app.state.programme
     if region is not None:
         try:

@@ -1,0 +1,202 @@
+"""Bearer tokens with roles, verified locally by every service.
+
+A token is a JWT signed with the key in `SCORE_AUTH_SECRET` (HS256). It carries its role,
+the regions a chamber is bound to, an expiry and an id (`jti`). No service calls another to
+check a token; revoked token ids live in a JetStream key-value bucket that every service
+watches, so a revocation reaches all of them within moments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+from collections.abc import Callable, Iterable
+from typing import Annotated, Any, Final, Literal, get_args
+
+import jwt
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from nats.js.errors import BucketNotFoundError
+from pydantic import BaseModel, ConfigDict
+
+from score_chassis.jetstream import NatsConnection
+from score_chassis.logs import get_logger
+from score_contracts.ids import uuid7
+
+log = get_logger(__name__)
+
+Role = Literal["admin", "staff", "trainer", "chamber", "reader"]
+ROLES: Final[tuple[Role, ...]] = get_args(Role)
+ALGORITHM: Final = "HS256"
+ISSUER: Final = "score-cases"
+REVOKED_BUCKET: Final = "SCORE_REVOKED_TOKENS"
+DEFAULT_TTL: Final = dt.timedelta(days=30)
+MINIMUM_SECRET_LENGTH: Final = 32
+
+
+class Principal(BaseModel):
+    """Who is asking: what a verified token says."""
+
+    model_config = ConfigDict(frozen=True)
+
+    token_id: str
+    subject: str
+    role: Role
+    regions: tuple[str, ...] = ()
+    expires_at: dt.datetime
+
+    def sees_region(self, region: str | None) -> bool:
+        """A chamber sees only its own regions; every other role sees all."""
+        return self.role != "chamber" or (region is not None and region in self.regions)
+
+
+class InvalidToken(Exception):
+    pass
+
+
+class TokenAuthority:
+    """Issues and verifies tokens with one shared secret."""
+
+    def __init__(self, secret: str) -> None:
+        if len(secret) < MINIMUM_SECRET_LENGTH:
+            raise ValueError(f"the auth secret must be at least {MINIMUM_SECRET_LENGTH} characters")
+        self._secret = secret
+
+    def issue(
+        self,
+        role: Role,
+        *,
+        regions: Iterable[str] = (),
+        ttl: dt.timedelta = DEFAULT_TTL,
+        subject: str | None = None,
+    ) -> str:
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+        regions = tuple(regions)
+        if role == "chamber" and not regions:
+            raise ValueError("a chamber token is bound to at least one region")
+        now = dt.datetime.now(dt.UTC)
+        token_id = uuid7()
+        claims = {
+            "iss": ISSUER,
+            "sub": subject or f"{role}:{token_id}",
+            "jti": token_id,
+            "iat": now,
+            "exp": now + ttl,
+            "role": role,
+            "regions": list(regions),
+        }
+        return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+
+    def verify(self, token: str) -> Principal:
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                issuer=ISSUER,
+                options={"require": ["exp", "jti", "sub", "iss"]},
+            )
+            return Principal(
+                token_id=claims["jti"],
+                subject=claims["sub"],
+                role=claims["role"],
+                regions=tuple(claims.get("regions") or ()),
+                expires_at=dt.datetime.fromtimestamp(claims["exp"], dt.UTC),
+            )
+        except (jwt.PyJWTError, KeyError, ValueError) as error:
+            raise InvalidToken(str(error)) from None
+
+
+class Revocations:
+    """The set of revoked token ids, kept current from the shared key-value bucket."""
+
+    def __init__(self, nats: NatsConnection) -> None:
+        self.nats = nats
+        self.revoked: set[str] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    def __contains__(self, token_id: object) -> bool:
+        return token_id in self.revoked
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._watch(), name="revocations")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _watch(self) -> None:
+        while True:
+            await self.nats.ready.wait()
+            try:
+                kv = await bucket(self.nats)
+                watcher = await kv.watchall()
+                async for entry in watcher:
+                    if entry is not None and entry.key and entry.operation is None:
+                        self.revoked.add(entry.key)
+            except Exception as error:  # NATS went away: the watch resumes when it is back
+                log.warning("auth.revocation_watch_interrupted", error=repr(error))
+                await asyncio.sleep(1.0)
+
+
+async def bucket(nats: NatsConnection) -> Any:
+    js = nats.jetstream
+    try:
+        return await js.key_value(REVOKED_BUCKET)
+    except BucketNotFoundError:
+        from nats.js.api import KeyValueConfig
+
+        return await js.create_key_value(KeyValueConfig(bucket=REVOKED_BUCKET, history=1))
+
+
+async def revoke(nats: NatsConnection, token_id: str) -> None:
+    kv = await bucket(nats)
+    await kv.put(token_id, dt.datetime.now(dt.UTC).isoformat().encode())
+
+
+_bearer = HTTPBearer(auto_error=False, description="A token from `score tokens create`")
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+def require(*roles: Role) -> Callable[..., Principal]:
+    """A dependency that admits a valid, unrevoked token of one of `roles`."""
+
+    def admit(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Principal:
+        if credentials is None:
+            raise _unauthorized("a bearer token is required")
+        authority: TokenAuthority = request.app.state.tokens
+        revocations: Revocations = request.app.state.revocations
+        try:
+            principal = authority.verify(credentials.credentials)
+        except InvalidToken:
+            raise _unauthorized("the token is invalid or expired") from None
+        if principal.token_id in revocations:
+            raise _unauthorized("the token has been revoked")
+        if principal.role not in roles:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                detail=f"role {principal.role} may not do this; needs one of {', '.join(roles)}",
+            )
+        request.state.principal = principal
+        return principal
+
+    return admit
+
+
+WRITERS: Final[tuple[Role, ...]] = ("admin", "staff")
+READERS: Final[tuple[Role, ...]] = ROLES
+
+Writer = Annotated[Principal, Depends(require(*WRITERS))]
+Reader = Annotated[Principal, Depends(require(*READERS))]
