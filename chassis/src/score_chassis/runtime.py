@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from score_chassis.consumer import IdempotentConsumer, Subscription
 from score_chassis.database import Database
+from score_chassis.idempotency import forget_expired
 from score_chassis.jetstream import NatsConnection, ensure_stream
 from score_chassis.logs import get_logger
 from score_chassis.migrate import migrate
@@ -66,6 +68,7 @@ class Runtime:
         await migrate(self.database, list(self.migrations))
         self.nats.start()
         self._tasks.append(asyncio.create_task(self._provision(), name="provision-stream"))
+        self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
         self.relay.start()
         for consumer in self.consumers:
             consumer.start()
@@ -86,6 +89,20 @@ class Runtime:
             except Exception as error:  # NATS went away again: wait for it
                 log.warning("stream.provision_failed", error=repr(error))
                 await asyncio.sleep(1.0)
+
+    @property
+    def idempotency_ttl(self) -> dt.timedelta:
+        return dt.timedelta(hours=self.settings.idempotency_ttl_hours)
+
+    async def _housekeeping(self) -> None:
+        while True:
+            try:
+                forgotten = await forget_expired(self.database, self.idempotency_ttl)
+                if forgotten:
+                    log.info("idempotency.keys_forgotten", count=forgotten)
+            except Exception as error:  # the database may be briefly away; try next time
+                log.warning("housekeeping.failed", error=repr(error))
+            await asyncio.sleep(3600)
 
     async def stop(self) -> None:
         for task in self._tasks:

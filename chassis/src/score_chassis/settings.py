@@ -35,3 +35,6 @@ class ServiceSettings(BaseSettings):
     consumer_batch_size: int = Field(default=200, ge=1)
     consumer_max_deliver: int = Field(default=5, ge=1)
     consumer_ack_wait_seconds: float = Field(default=30.0, gt=0)
+    idempotency_ttl_hours: float = Field(
+        default=24.0, gt=0, description="How long an Idempotency-Key is remembered"
+    )

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, status
+from fastapi.responses import JSONResponse
 from pydantic import Field, ValidationInfo, field_validator
 
 from score_chassis.api import (
@@ -18,6 +20,7 @@ from score_chassis.api import (
     today,
 )
 from score_chassis.auth import Reader, Writer
+from score_chassis.idempotency import IdempotencyDep, write_once
 from score_chassis.problems import PROBLEM_RESPONSES, NotFound
 from score_contracts.events.base import Country, Delivery, Headcount, Id, ModuleNumber, Money, Text
 from score_contracts.ids import uuid7
@@ -122,21 +125,32 @@ class EnterpriseView(Body):
 @router.post(
     "/enterprises",
     status_code=status.HTTP_201_CREATED,
+    response_model=Written,
     response_model_exclude_none=True,
     tags=["enterprises"],
     summary="Register an enterprise",
 )
 async def register_enterprise(
-    body: RegisterEnterpriseBody, runtime: RuntimeDep, causation: CausationDep, _: Writer
-) -> Written:
+    body: RegisterEnterpriseBody,
+    runtime: RuntimeDep,
+    causation: CausationDep,
+    idempotency: IdempotencyDep,
+    _: Writer,
+) -> Written | JSONResponse:
     command = RegisterEnterprise(
         enterprise_id=uuid7(),
         size_range=handlers.size_range(runtime),
         **body.model_dump(exclude={"workforce"}),
         workforce=body.workforce,
     )
-    outcome = await handlers.execute(runtime, command, causation=causation)
-    return Written(id=command.enterprise_id, version=outcome.version)
+    return await write_once(
+        runtime.database,
+        idempotency,
+        partial(handlers.execute, runtime, command, causation=causation),
+        lambda outcome: Written(id=command.enterprise_id, version=outcome.version),
+        status_code=201,
+        ttl=runtime.idempotency_ttl,
+    )
 
 
 @router.get("/enterprises/{enterprise_id}", tags=["enterprises"], summary="An enterprise")
@@ -153,6 +167,7 @@ async def get_enterprise(
 @router.post(
     "/enterprises/{enterprise_id}/enrolments",
     status_code=status.HTTP_201_CREATED,
+    response_model=Written,
     response_model_exclude_none=True,
     tags=["enrolments"],
     summary="Enrol an enterprise in a module",
@@ -163,23 +178,37 @@ async def enrol(
     runtime: RuntimeDep,
     causation: CausationDep,
     expected_version: IfMatchDep,
+    idempotency: IdempotencyDep,
     _: Writer,
-) -> Written:
+) -> Written | JSONResponse:
     command = Enrol(
         enterprise_id=enterprise_id,
         enrolment_id=uuid7(),
         **body.model_dump(exclude={"delivery_cost"}),
         delivery_cost=body.delivery_cost,
     )
-    outcome = await handlers.execute(
-        runtime, command, causation=causation, expected_version=expected_version
+    return await write_once(
+        runtime.database,
+        idempotency,
+        partial(
+            handlers.execute,
+            runtime,
+            command,
+            causation=causation,
+            expected_version=expected_version,
+        ),
+        lambda outcome: Written(
+            id=enterprise_id, version=outcome.version, enrolment_id=command.enrolment_id
+        ),
+        status_code=201,
+        ttl=runtime.idempotency_ttl,
     )
-    return Written(id=enterprise_id, version=outcome.version, enrolment_id=command.enrolment_id)
 
 
 @router.post(
     "/enterprises/{enterprise_id}/trainings",
     status_code=status.HTTP_201_CREATED,
+    response_model=Written,
     response_model_exclude_none=True,
     tags=["enrolments"],
     summary="Record a classroom training of an enrolment",
@@ -190,15 +219,26 @@ async def record_training(
     runtime: RuntimeDep,
     causation: CausationDep,
     expected_version: IfMatchDep,
+    idempotency: IdempotencyDep,
     _: Writer,
-) -> Written:
+) -> Written | JSONResponse:
     command = RecordTraining(
         enterprise_id=enterprise_id,
         **body.model_dump(exclude={"managers", "workers"}),
         managers=body.managers,
         workers=body.workers,
     )
-    outcome = await handlers.execute(
-        runtime, command, causation=causation, expected_version=expected_version
+    return await write_once(
+        runtime.database,
+        idempotency,
+        partial(
+            handlers.execute,
+            runtime,
+            command,
+            causation=causation,
+            expected_version=expected_version,
+        ),
+        lambda outcome: Written(id=enterprise_id, version=outcome.version),
+        status_code=201,
+        ttl=runtime.idempotency_ttl,
     )
-    return Written(id=enterprise_id, version=outcome.version)

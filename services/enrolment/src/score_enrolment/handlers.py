@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from score_chassis import store
 from score_chassis.commands import Outcome, handle
+from score_chassis.idempotency import AfterAppend
 from score_chassis.problems import NotFound
 from score_chassis.runtime import Runtime
 from score_chassis.store import NO_CAUSATION, Causation
@@ -39,6 +40,7 @@ async def execute(
     *,
     causation: Causation = NO_CAUSATION,
     expected_version: int | None = None,
+    after_append: AfterAppend | None = None,
 ) -> Outcome[Enterprise]:
     """Decide and append; an unknown enterprise is a 404, not a refusal."""
     if not isinstance(command, RegisterEnterprise):
@@ -54,6 +56,7 @@ async def execute(
         source=runtime.source,
         causation=causation,
         expected_version=expected_version,
+        after_append=after_append,
     )
     runtime.relay.notify()
     return outcome
