@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import re
 import signal
 import subprocess
@@ -18,8 +17,7 @@ import httpx
 import nats
 import pytest
 
-from score_chassis.nats_server import port_is_free
-from score_cli.up import SERVICES, installed_services
+from score_cli.up import free_port_base, installed_services
 
 pytestmark = [
     pytest.mark.e2e,
@@ -118,15 +116,6 @@ def _command_line(pid: int) -> str:
     return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
 
 
-def _free_port_base() -> int:
-    """A base B with B+1..B+4 free, so this test cannot collide with a running system."""
-    for _ in range(100):
-        base = random.randrange(20000, 60000, 10)
-        if all(port_is_free(service.port(base)) for service in SERVICES):
-            return base
-    raise RuntimeError("no free block of ports")
-
-
 async def _publish_probe(nats_url: str) -> None:
     client = await nats.connect(nats_url, max_reconnect_attempts=1)
     try:
@@ -157,7 +146,7 @@ def _assert_services_answer(urls: dict[str, str]) -> None:
 
 def test_up_runs_the_system_stops_cleanly_and_keeps_its_data(tmp_path: Path) -> None:
     data_dir = tmp_path / "score-data"
-    base = _free_port_base()
+    base = free_port_base()
     expected = installed_services()
 
     with score_up(tmp_path / "first", "--data-dir", str(data_dir), "--port-base", str(base)) as up:
@@ -173,7 +162,7 @@ def test_up_runs_the_system_stops_cleanly_and_keeps_its_data(tmp_path: Path) -> 
         # The data folder belongs to the running system; a second supervisor must not share it.
         intruder = subprocess.run(
             [sys.executable, "-m", "score_cli.main", "up", "--data-dir", str(data_dir),
-             "--port-base", str(_free_port_base())],
+             "--port-base", str(free_port_base())],
             capture_output=True, text=True, timeout=SHUTDOWN_SECONDS,
         )  # fmt: skip
         assert intruder.returncode == 1
@@ -198,7 +187,7 @@ def test_up_runs_the_system_stops_cleanly_and_keeps_its_data(tmp_path: Path) -> 
 
 
 def test_up_stops_everything_when_a_child_dies(tmp_path: Path) -> None:
-    args = ("--data-dir", str(tmp_path / "score-data"), "--port-base", str(_free_port_base()))
+    args = ("--data-dir", str(tmp_path / "score-data"), "--port-base", str(free_port_base()))
     with score_up(tmp_path / "run", *args) as up:
         up.wait_until_running()
         expected = installed_services()

@@ -14,6 +14,7 @@ import datetime as dt
 import fcntl
 import importlib.util
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -69,6 +70,15 @@ SERVICES: tuple[Service, ...] = (
     Service("indicators", 3),
     Service("notifications", 4),
 )
+
+
+def free_port_base() -> int:
+    """A base B whose ports B+1 … B+4 are all free, for a system beside any other."""
+    for _ in range(100):
+        base = random.randrange(20000, 60000, 10)
+        if all(port_is_free(service.port(base)) for service in SERVICES):
+            return base
+    raise RuntimeError("no free block of ports")
 
 
 def installed_services(services: Sequence[Service] = SERVICES) -> tuple[Service, ...]:

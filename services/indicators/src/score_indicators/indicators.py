@@ -149,25 +149,25 @@ async def compute(conn: AsyncConnection, scope: Scope) -> dict[str, Value]:
         )
     )
     costs = await grouped(
-        sa.select(enrolments.c.module == 1, summed(enrolments.c.cost))
+        sa.select(enrolments.c.module, summed(enrolments.c.cost))
         .where(_of_enterprises(enrolments, scope), scope.within(enrolments.c.enrolled_on))
-        .group_by(enrolments.c.module == 1)
+        .group_by(enrolments.c.module)
     )
     fees = await grouped(
-        sa.select(enrolments.c.module == 1, summed(payments.c.amount))
+        sa.select(enrolments.c.module, summed(payments.c.amount))
         .where(
             _of_enterprises(payments, scope),
             payments.c.enrolment_id == enrolments.c.enrolment_id,
             scope.within(payments.c.paid_on),
         )
-        .group_by(enrolments.c.module == 1)
+        .group_by(enrolments.c.module)
     )
 
     women_trainers = trainer_sexes.get("female", 0)
     men_trainers = trainer_sexes.get("male", 0)
     trainers_trained = women_trainers + men_trainers
-    fee_m1, fee_rest = int(fees.get(True, 0)), int(fees.get(False, 0))
-    cost_m1, cost_rest = int(costs.get(True, 0)), int(costs.get(False, 0))
+    fee_m1, fee_rest = fees.get(1, 0), sum(v for m, v in fees.items() if m != 1)
+    cost_m1, cost_rest = costs.get(1, 0), sum(v for m, v in costs.items() if m != 1)
     return {
         "enterprises_registered": registered[0],
         "enterprises_enrolled": enrolled[0],
