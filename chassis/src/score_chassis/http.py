@@ -13,6 +13,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from score_chassis.asyncapi import asyncapi_document
 from score_chassis.auth import Revocations, TokenAuthority
 from score_chassis.logs import get_logger
 from score_chassis.metrics import HTTP_REQUESTS
@@ -88,6 +89,20 @@ def create_app(
             {"status": "ready" if ready else "unready", "checks": checks},
             status_code=200 if ready else 503,
         )
+
+    documents: dict[str, dict[str, Any]] = {}
+
+    @app.get(
+        "/asyncapi",
+        tags=["operations"],
+        summary="AsyncAPI 3.0: the events this service publishes and consumes",
+    )
+    async def asyncapi() -> dict[str, Any]:
+        if "asyncapi" not in documents:  # generated on first use: it costs start-up time
+            documents["asyncapi"] = asyncapi_document(
+                title=title, context=runtime.context, subscriptions=runtime.subscriptions
+            )
+        return documents["asyncapi"]
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
     async def metrics() -> Response:
