@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from score_cli import tokens, up
+from score_cli import demo, tokens, up
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     up.register(commands)
     tokens.register(commands)
+    demo.register(commands)
     return parser
 
 

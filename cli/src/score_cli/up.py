@@ -19,7 +19,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -416,13 +416,20 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def run(args: argparse.Namespace) -> int:
     system = System(args.data_dir, nats_port=args.nats_port, port_base=args.port_base)
+    return serve_until_stopped(system)
+
+
+def serve_until_stopped(
+    system: System, *, after_start: Callable[[System], None] | None = None
+) -> int:
+    """Start the system, run `after_start`, and keep it running until a stop signal."""
 
     def stop_requested(signum: int, frame: FrameType | None) -> None:
         system.request_stop()
 
     previous = {signum: signal.signal(signum, stop_requested) for signum in _STOP_SIGNALS}
     try:
-        return _serve(system)
+        return _serve(system, after_start)
     finally:
         system.stop()
         for signum, handler in previous.items():
@@ -430,7 +437,7 @@ def run(args: argparse.Namespace) -> int:
         print("Stopped.", flush=True)
 
 
-def _serve(system: System) -> int:
+def _serve(system: System, after_start: Callable[[System], None] | None) -> int:
     print(f"Starting SCORE Cases in {system.data_dir} …", flush=True)
     try:
         system.start()
@@ -439,6 +446,12 @@ def _serve(system: System) -> int:
     except StartFailed as failure:
         print(f"score up: {failure}", file=sys.stderr, flush=True)
         return 1
+    if after_start is not None:
+        try:
+            after_start(system)
+        except Exception as error:
+            print(f"score: {error}", file=sys.stderr, flush=True)
+            return 1
     _print_summary(system)
     ended = system.wait()
     if ended is None:

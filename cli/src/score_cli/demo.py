@@ -1,0 +1,134 @@
+"""`score demo` and `score seed`: the Bolivia factsheet through the public API.
+
+`demo` starts the system like `score up`, loads the scenario, shows the indicators beside
+the factsheet's figures, and keeps running. `seed` loads the scenario into a system that is
+already running. Every request carries an Idempotency-Key, and a system that already holds
+the scenario is left as it is, so either may be run again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from score_chassis.auth import TokenAuthority
+from score_cli.datadir import auth_secret, running_system
+from score_cli.scenario import ENTERPRISES, Request, requests
+from score_cli.up import DEFAULT_DATA_DIR, DEFAULT_PORT_BASE, System, serve_until_stopped
+
+FACTSHEET = (
+    ("enterprises_trained", "Enterprises trained", "over 63"),
+    ("participants_trained", "Workers and managers trained", "over 530"),
+    ("employees_benefited", "Employees benefited", "over 11,800"),
+    ("trainers_trained", "Trainers trained", "31"),
+    ("women_share_trainers", "Women among trainers (%)", "42"),
+    ("trainers_certified", "Trainers certified", "22"),
+    ("regions_active", "Regions", "3"),
+)
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+class ScenarioFailed(RuntimeError):
+    pass
+
+
+def _fill(value: Any, values: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        return _PLACEHOLDER.sub(lambda m: values[m[1]], value)
+    if isinstance(value, dict):
+        return {k: _fill(v, values) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, values) for v in value]
+    return value
+
+
+def load_scenario(urls: dict[str, str], token: str, *, out: Any = sys.stdout) -> dict[str, Any]:
+    """Send the scenario's requests; return the indicators once they show all of it."""
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(headers=headers, timeout=30, trust_env=False) as http:
+        indicators_url = f"{urls['indicators']}/v1/indicators"
+        if http.get(indicators_url).json()["indicators"]["enterprises_registered"] >= ENTERPRISES:
+            print("The scenario is already loaded.", file=out)
+            return dict(http.get(indicators_url).json()["indicators"])
+        answers: dict[str, dict[str, Any]] = {}
+        scenario = list(requests())
+        for done, request in enumerate(scenario, start=1):
+            _send(http, urls, request, answers)
+            if done % 50 == 0 or done == len(scenario):
+                print(f"\r  {done}/{len(scenario)} requests", end="", file=out, flush=True)
+        print(file=out)
+        deadline = time.monotonic() + 60
+        while True:  # the indicators follow the stream: wait until they have caught up
+            values: dict[str, Any] = http.get(indicators_url).json()["indicators"]
+            if values["enterprises_trained"] >= ENTERPRISES:
+                return values
+            if time.monotonic() > deadline:
+                raise ScenarioFailed("the indicators did not catch up within 60 s")
+            time.sleep(0.2)
+
+
+def _send(
+    http: httpx.Client, urls: dict[str, str], request: Request, answers: dict[str, dict[str, Any]]
+) -> None:
+    values = {
+        placeholder: str(answers[name.split(".")[0]][name.split(".")[1]])
+        for placeholder, name in request.needs.items()
+    }
+    url = urls[request.service] + _fill(request.path, values)
+    response = http.post(
+        url, json=_fill(request.body, values), headers={"Idempotency-Key": request.key}
+    )
+    if response.status_code >= 300:
+        raise ScenarioFailed(f"{request.key}: {response.status_code} {response.text}")
+    if request.remember:
+        answers[request.remember] = response.json()
+
+
+def print_factsheet(values: dict[str, Any], *, out: Any = sys.stdout) -> None:
+    print("\n  indicator                      factsheet (Oct 2017)   now", file=out)
+    for key, label, figure in FACTSHEET:
+        print(f"  {label:<30} {figure:<22} {values[key]}", file=out)
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    demo = commands.add_parser(
+        "demo", help="run the system with the Bolivia factsheet scenario loaded"
+    )
+    demo.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    demo.add_argument("--nats-port", type=int, default=None)
+    demo.add_argument("--port-base", type=int, default=DEFAULT_PORT_BASE)
+    demo.set_defaults(handler=run_demo)
+    seed = commands.add_parser("seed", help="load the scenario into a running system")
+    seed.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    seed.set_defaults(handler=run_seed)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    system = System(args.data_dir, nats_port=args.nats_port, port_base=args.port_base)
+
+    def after_start(system: System) -> None:
+        print("\nLoading the Bolivia factsheet scenario …", flush=True)
+        urls = {s.name: s.url for s in system.services}
+        print_factsheet(load_scenario(urls, system.admin_token()))
+
+    return serve_until_stopped(system, after_start=after_start)
+
+
+def run_seed(args: argparse.Namespace) -> int:
+    running = running_system(args.data_dir)
+    if running is None:
+        print(
+            f"score seed: nothing is running in {args.data_dir}; start `score up`", file=sys.stderr
+        )
+        return 2
+    token = TokenAuthority(auth_secret(args.data_dir)).issue("admin", subject="seed")
+    services = running["services"]
+    assert isinstance(services, dict)
+    print_factsheet(load_scenario(services, token))
+    return 0
