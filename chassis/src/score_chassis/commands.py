@@ -71,7 +71,11 @@ async def handle(
                 if after_append is not None:
                     await after_append(conn, outcome)
                 return outcome
-        except ConcurrencyError:
-            if expected_version is not None or attempt == RETRIES_ON_CONFLICT:
+        except ConcurrencyError as conflict:
+            if expected_version is not None:
+                # Another writer took the version the caller named while we decided: the
+                # caller's version is stale now, exactly as if it had been on arrival.
+                raise VersionMismatch(expected_version, conflict.actual) from None
+            if attempt == RETRIES_ON_CONFLICT:
                 raise
     raise AssertionError("unreachable")

@@ -23,6 +23,14 @@ class Refused(Exception):
         self.rule = rule
 
 
+class NotKnownYet(Refused):
+    """Refused for want of a fact this service learns from another's events, which may simply
+    not have arrived yet: the same command may succeed if retried shortly.
+
+    An absent fact is never proof that the fact does not exist elsewhere, so a refusal that
+    rests on one must say so rather than pass for final."""
+
+
 class Invalid(Exception):
     """The command is malformed in a way only the aggregate's state reveals, e.g. a training
     dated before its enrolment. Answered as invalid input naming the field."""

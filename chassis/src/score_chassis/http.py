@@ -17,7 +17,7 @@ from score_chassis.asyncapi import asyncapi_document
 from score_chassis.auth import Revocations, TokenAuthority
 from score_chassis.logs import get_logger
 from score_chassis.metrics import HTTP_REQUESTS
-from score_chassis.problems import install_problem_handlers
+from score_chassis.problems import document_problems_as_problem_json, install_problem_handlers
 from score_chassis.runtime import Runtime
 from score_contracts.ids import uuid7
 
@@ -110,6 +110,12 @@ def create_app(
 
     for router in routers:
         app.include_router(router)
+
+    def openapi() -> dict[str, Any]:
+        # FastAPI caches the document; the move is made in place and changes nothing twice.
+        return document_problems_as_problem_json(FastAPI.openapi(app))
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 

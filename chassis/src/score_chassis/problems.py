@@ -11,10 +11,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from score_chassis.decider import Invalid, Refused
+from score_chassis.decider import Invalid, NotKnownYet, Refused
 from score_chassis.store import ConcurrencyError
 
 PROBLEM_JSON = "application/problem+json"
+
+RETRY_AFTER_SECONDS = 1
+"""What a `NotKnownYet` refusal suggests waiting before a retry: events usually arrive in
+well under a second."""
 
 
 class FieldError(BaseModel):
@@ -45,8 +49,12 @@ class NotFound(Exception):
 class VersionMismatch(Exception):
     """`If-Match` named a version the aggregate is no longer (or not yet) at."""
 
-    def __init__(self, expected: int, actual: int) -> None:
-        super().__init__(f"the resource is at version {actual}, not {expected}")
+    def __init__(self, expected: int, actual: int | None) -> None:
+        super().__init__(
+            f"the resource is no longer at version {expected}"
+            if actual is None
+            else f"the resource is at version {actual}, not {expected}"
+        )
 
 
 def problem(request: Request, status: int, title: str, type_: str, **extra: Any) -> JSONResponse:
@@ -103,6 +111,20 @@ def install_problem_handlers(app: FastAPI) -> None:
             request, 409, "Refused", "/problems/refused", detail=error.message, rule=error.rule
         )
 
+    @app.exception_handler(NotKnownYet)
+    async def _not_known_yet(request: Request, error: NotKnownYet) -> JSONResponse:
+        # A handler for the subclass wins over the one for `Refused` (Starlette walks the MRO).
+        response = problem(
+            request,
+            409,
+            "Not known yet",
+            "/problems/not-known-yet",
+            detail=error.message,
+            rule=error.rule,
+        )
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+
     @app.exception_handler(NotFound)
     async def _not_found(request: Request, error: NotFound) -> JSONResponse:
         return problem(request, 404, "Not found", "/problems/not-found", detail=str(error))
@@ -149,3 +171,24 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     }.items()
 }
 """The error responses of a write endpoint, for the OpenAPI document."""
+
+
+def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The error responses an endpoint can give, and only those, for its OpenAPI document."""
+    return {code: PROBLEM_RESPONSES[code] for code in codes}
+
+
+def document_problems_as_problem_json(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Move error bodies in an OpenAPI document from `application/json` to
+    `application/problem+json`, the media type they are answered with.
+
+    FastAPI puts a response model under the route's media type, which is JSON; a
+    `content` entry for another media type only adds to it.
+    """
+    for path in openapi.get("paths", {}).values():
+        for operation in path.values():
+            for code, response in operation.get("responses", {}).items():
+                content = response.get("content", {})
+                if str(code).startswith(("4", "5")) and "application/json" in content:
+                    content[PROBLEM_JSON] = content.pop("application/json")
+    return openapi

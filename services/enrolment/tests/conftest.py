@@ -13,13 +13,19 @@ from score_enrolment.settings import EnrolmentSettings
 
 
 @pytest.fixture
-async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    """The enrolment API in-process on SQLite; NATS is absent, so events stay in the outbox."""
-    settings = EnrolmentSettings(
+def settings(tmp_path: Path) -> EnrolmentSettings:
+    """The enrolment service on SQLite, with NATS absent: events stay in the outbox, where
+    `/readyz` counts them."""
+    return EnrolmentSettings(
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'enrolment.db'}",
         nats_url=f"nats://127.0.0.1:{free_port()}",
         auth_secret=TEST_SECRET,
         log_format="console",
     )
+
+
+@pytest.fixture
+async def client(settings: EnrolmentSettings) -> AsyncIterator[httpx.AsyncClient]:
+    """The enrolment API in-process."""
     async with serving(build_app(settings)) as client:
         yield client

@@ -1,244 +1,389 @@
-"""HTTP API of the enrolment service: parse, call the command handler, answer."""
+"""HTTP API of the enrolment service: parse, call the command handler, answer.
+
+Programme staff (`staff`, `admin`) write; every role reads, a chamber only within its
+regions. An enterprise or trainer outside a chamber's regions does not exist for it (404),
+and asking for the list of a region outside them is forbidden (403), as for indicators.
+
+A write that creates something addressable (an enterprise, an enrolment, a trainer) or adds
+a record to one of an enterprise's collections answers 201; a correction or a withdrawal,
+which change the enterprise itself, answer 200.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
+from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import Field, ValidationInfo, field_validator
 
-from score_chassis.api import (
-    Body,
-    CausationDep,
-    IfMatchDep,
-    PastDate,
-    RuntimeDep,
-    Written,
-    today,
-)
+from score_chassis.api import CausationDep, IfMatchDep, RuntimeDep, Written
 from score_chassis.auth import Reader, Writer
-from score_chassis.idempotency import IdempotencyDep, write_once
-from score_chassis.problems import PROBLEM_RESPONSES, NotFound
-from score_contracts.events.base import Country, Delivery, Headcount, Id, ModuleNumber, Money, Text
+from score_chassis.idempotency import Idempotency, IdempotencyDep, write_once
+from score_chassis.problems import NotFound, problem_responses
+from score_chassis.runtime import Runtime
+from score_chassis.store import Causation
+from score_contracts.events.base import Country
+from score_contracts.events.base import Id as IdPattern
 from score_contracts.ids import uuid7
-from score_contracts.reference import DEFAULT_COUNTRY, check_region
-from score_enrolment import handlers
-from score_enrolment.domain import Enrol, Enterprise, RecordTraining, RegisterEnterprise
-
-router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
-
-EnterpriseId = Annotated[str, Path(description="The enterprise's id")]
-
-
-class RegisterEnterpriseBody(Body):
-    name: Text
-    tax_id: Text
-    country: Country = DEFAULT_COUNTRY
-    region: str = Field(description="Region slug, e.g. `santa_cruz`", examples=["santa_cruz"])
-    sector: Text
-    chamber: Text = Field(description="The regional chamber the enterprise belongs to")
-    workforce: Headcount
-    registered_on: PastDate = Field(default_factory=today)
-    size_exception_reason: Text | None = Field(
-        default=None, description="Required when the workforce is outside the targeted range"
-    )
-
-    @field_validator("region")
-    @classmethod
-    def _known_region(cls, region: str, info: ValidationInfo) -> str:
-        return check_region(info.data.get("country", DEFAULT_COUNTRY), region)
-
-
-class EnrolBody(Body):
-    module: ModuleNumber
-    delivery: Delivery
-    partner: Text | None = Field(default=None, description="The partner delivering it")
-    delivery_cost: Money
-    enrolled_on: PastDate = Field(default_factory=today)
-    exception_reason: Text | None = Field(
-        default=None, description="Required to start with a module other than 1"
-    )
-
-
-class TrainingBody(Body):
-    enrolment_id: Id
-    trained_on: PastDate = Field(default_factory=today)
-    trainer_id: Id | None = None
-    managers: Headcount
-    workers: Headcount
-
-
-class EnrolmentView(Body):
-    enrolment_id: str
-    module: int
-    delivery: str
-    enrolled_on: dt.date
-    trainings: int
-
-
-class EnterpriseView(Body):
-    id: str
-    version: int
-    name: str
-    tax_id: str
-    country: str
-    region: str
-    sector: str
-    chamber: str
-    workforce: Headcount
-    registered_on: dt.date
-    withdrawn: bool
-    enrolments: list[EnrolmentView]
-
-    @classmethod
-    def of(cls, state: Enterprise, version: int) -> EnterpriseView:
-        assert state.workforce is not None and state.registered_on is not None
-        fields: dict[str, Any] = {
-            "id": state.enterprise_id,
-            "version": version,
-            "name": state.name,
-            "tax_id": state.tax_id,
-            "country": state.country,
-            "region": state.region,
-            "sector": state.sector,
-            "chamber": state.chamber,
-            "workforce": state.workforce,
-            "registered_on": state.registered_on,
-            "withdrawn": state.withdrawn,
-            "enrolments": [
-                EnrolmentView(
-                    enrolment_id=e.enrolment_id,
-                    module=e.module,
-                    delivery=e.delivery,
-                    enrolled_on=e.enrolled_on,
-                    trainings=e.trainings,
-                )
-                for e in state.enrolments.values()
-            ],
-        }
-        return cls(**fields)
-
-
-@router.post(
-    "/enterprises",
-    status_code=status.HTTP_201_CREATED,
-    response_model=Written,
-    response_model_exclude_none=True,
-    tags=["enterprises"],
-    summary="Register an enterprise",
+from score_contracts.reference import check_region
+from score_enrolment import enterprise_list, handlers
+from score_enrolment.bodies import (
+    CaseStudyBody,
+    CertificationBody,
+    CompletionBody,
+    CorrectionBody,
+    EnrolBody,
+    PaymentBody,
+    RegisterEnterpriseBody,
+    RegisterTrainerBody,
+    TrainingBody,
+    WithdrawalBody,
 )
-async def register_enterprise(
-    body: RegisterEnterpriseBody,
+from score_enrolment.enterprise import (
+    CompleteModule,
+    CorrectDetails,
+    Enrol,
+    PublishCaseStudy,
+    RecordFeePayment,
+    RecordTraining,
+    RegisterEnterprise,
+    Withdraw,
+)
+from score_enrolment.trainer import CertifyTrainer, RegisterTrainer
+from score_enrolment.views import (
+    EnterprisePage,
+    EnterpriseSummary,
+    EnterpriseView,
+    TrainerView,
+    history,
+    sees_personal_data,
+)
+
+router = APIRouter(prefix="/v1")
+
+_ID = {"max_length": 64, "pattern": r"^[A-Za-z0-9_.:-]+$"}
+EnterpriseId = Annotated[str, Path(description="The enterprise's id", **_ID)]
+TrainerId = Annotated[str, Path(description="The trainer's id", **_ID)]
+
+_ETAG = {
+    "ETag": {
+        "description": 'The version read, e.g. `"3"`: send it back as If-Match to write at it',
+        "schema": {"type": "string"},
+    }
+}
+_REPLAYED = {
+    "Idempotent-Replayed": {
+        "description": "`true` when this is the stored answer to an earlier request with "
+        "the same Idempotency-Key",
+        "schema": {"type": "string"},
+    }
+}
+
+
+def _write_route(status_code: int, *errors: int) -> dict[str, Any]:
+    """What the route decorator of a write says: its status, its answer, its errors."""
+    return {
+        "status_code": status_code,
+        "response_model": Written,
+        "response_model_exclude_none": True,
+        "responses": {status_code: {"headers": _REPLAYED}, **problem_responses(*errors)},
+    }
+
+
+REGISTER_ENTERPRISE = _write_route(201, 401, 403, 409, 422)
+"""A new aggregate has no If-Match and no id to be unknown: no 404, no 412."""
+REGISTER_TRAINER = _write_route(201, 401, 403, 422)
+"""No rule refuses a trainer's registration: no 409 either."""
+ADD = _write_route(201, 401, 403, 404, 409, 412, 422)
+"""A write that adds to an existing aggregate (an enrolment, a training …)."""
+CHANGE = _write_route(200, 401, 403, 404, 409, 412, 422)
+"""A write that changes an existing enterprise itself (its details, its withdrawal)."""
+
+
+@dataclass(frozen=True)
+class Write:
+    """Runs a command at most once per Idempotency-Key, in the version If-Match names."""
+
+    runtime: Runtime
+    causation: Causation
+    idempotency: Idempotency
+    expected_version: int | None
+    status_code: int
+
+    async def __call__(
+        self, command: handlers.Command, *, id: str, enrolment_id: str | None = None
+    ) -> Written | JSONResponse:
+        return await write_once(
+            self.runtime.database,
+            self.idempotency,
+            partial(
+                handlers.execute,
+                self.runtime,
+                command,
+                causation=self.causation,
+                expected_version=self.expected_version,
+            ),
+            lambda outcome: Written(id=id, version=outcome.version, enrolment_id=enrolment_id),
+            status_code=self.status_code,
+            ttl=self.runtime.idempotency_ttl,
+        )
+
+
+def _status_of(request: Request) -> int:
+    # A replay answers with the status the endpoint declares; reading it from the route
+    # keeps it stated once, in the decorator.
+    status_code: int = request.scope["route"].status_code
+    return status_code
+
+
+def _creating(
+    request: Request, runtime: RuntimeDep, causation: CausationDep, idempotency: IdempotencyDep
+) -> Write:
+    return Write(runtime, causation, idempotency, None, _status_of(request))
+
+
+def _changing(
+    request: Request,
     runtime: RuntimeDep,
     causation: CausationDep,
     idempotency: IdempotencyDep,
-    _: Writer,
+    expected_version: IfMatchDep,
+) -> Write:
+    return Write(runtime, causation, idempotency, expected_version, _status_of(request))
+
+
+WriteNew = Annotated[Write, Depends(_creating)]
+"""A write that registers a new aggregate."""
+WriteExisting = Annotated[Write, Depends(_changing)]
+"""A write to an existing aggregate, at the version If-Match names if it names one."""
+
+
+# Enterprises.
+
+
+@router.post(
+    "/enterprises", **REGISTER_ENTERPRISE, tags=["enterprises"], summary="Register an enterprise"
+)
+async def register_enterprise(
+    _: Writer, body: RegisterEnterpriseBody, write: WriteNew
 ) -> Written | JSONResponse:
-    command = RegisterEnterprise(
-        enterprise_id=uuid7(),
-        size_range=handlers.size_range(runtime),
-        **body.model_dump(exclude={"workforce"}),
-        workforce=body.workforce,
-    )
-    return await write_once(
-        runtime.database,
-        idempotency,
-        partial(handlers.execute, runtime, command, causation=causation),
-        lambda outcome: Written(id=command.enterprise_id, version=outcome.version),
-        status_code=201,
-        ttl=runtime.idempotency_ttl,
-    )
+    """Refused with `size-range-needs-reason` when the workforce is outside the targeted
+    range and no `size_exception_reason` is given, and with `tax-id-registered-once` when
+    an enterprise of the country is already registered with the tax id."""
+    command = RegisterEnterprise(enterprise_id=uuid7(), **dict(body))
+    return await write(command, id=command.enterprise_id)
 
 
-@router.get("/enterprises/{enterprise_id}", tags=["enterprises"], summary="An enterprise")
+@router.patch(
+    "/enterprises/{enterprise_id}",
+    **CHANGE,
+    tags=["enterprises"],
+    summary="Correct an enterprise's details",
+)
+async def correct_details(
+    _: Writer, enterprise_id: EnterpriseId, body: CorrectionBody, write: WriteExisting
+) -> Written | JSONResponse:
+    """Sets the workforce, sector, chamber or name that were recorded wrongly. Only the
+    fields that differ are recorded; a correction that changes nothing leaves the version."""
+    return await write(CorrectDetails(enterprise_id=enterprise_id, **dict(body)), id=enterprise_id)
+
+
+@router.get(
+    "/enterprises/{enterprise_id}",
+    tags=["enterprises"],
+    summary="An enterprise: its current state and its history",
+    responses={200: {"headers": _ETAG}, **problem_responses(401, 404, 422)},
+)
 async def get_enterprise(
-    enterprise_id: EnterpriseId, runtime: RuntimeDep, principal: Reader
+    principal: Reader, enterprise_id: EnterpriseId, runtime: RuntimeDep, response: Response
 ) -> EnterpriseView:
-    state, version = await handlers.load(runtime, enterprise_id)
+    state, events = await handlers.load_enterprise(runtime, enterprise_id)
     # A chamber sees only the enterprises of its regions: the others do not exist for it.
     if not state.registered or not principal.sees_region(state.region):
         raise NotFound("enterprise", enterprise_id)
-    return EnterpriseView.of(state, version)
+    personal = sees_personal_data(principal)
+    response.headers["ETag"] = f'"{len(events)}"'
+    return EnterpriseView.of(
+        state, len(events), history(events, personal=personal), personal=personal
+    )
+
+
+@router.get(
+    "/enterprises",
+    tags=["enterprises"],
+    summary="Enterprises, in the order they were registered",
+    responses=problem_responses(401, 403, 422),
+)
+async def list_enterprises(
+    principal: Reader,
+    runtime: RuntimeDep,
+    region: Annotated[
+        str | None, Query(description="Only this region; a chamber may name only its own")
+    ] = None,
+    country: Annotated[Country | None, Query(description="Only this country")] = None,
+    limit: Annotated[int, Query(ge=1, le=200, description="At most this many")] = 50,
+    cursor: Annotated[
+        IdPattern | None, Query(description="The `next_cursor` of the previous page")
+    ] = None,
+) -> EnterprisePage:
+    regions: tuple[str, ...] | None = None
+    if region is not None:
+        try:
+            check_region(country or runtime.settings.country, region)
+        except ValueError as error:
+            raise RequestValidationError(
+                [{"loc": ("query", "region"), "msg": str(error), "type": "value_error"}]
+            ) from None
+        if not principal.sees_region(region):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "a chamber lists its own regions only")
+        regions = (region,)
+    elif principal.role == "chamber":
+        regions = principal.regions
+    async with runtime.database.transaction(write=False) as conn:
+        rows = await enterprise_list.page(
+            conn, country=country, regions=regions, after=cursor, limit=limit + 1
+        )
+    personal = sees_personal_data(principal)
+    items = [EnterpriseSummary.of(row, personal=personal) for row in rows[:limit]]
+    more = len(rows) > limit
+    return EnterprisePage(items=items, next_cursor=items[-1].id if more else None)
 
 
 @router.post(
     "/enterprises/{enterprise_id}/enrolments",
-    status_code=status.HTTP_201_CREATED,
-    response_model=Written,
-    response_model_exclude_none=True,
+    **ADD,
     tags=["enrolments"],
     summary="Enrol an enterprise in a module",
 )
 async def enrol(
-    enterprise_id: EnterpriseId,
-    body: EnrolBody,
-    runtime: RuntimeDep,
-    causation: CausationDep,
-    expected_version: IfMatchDep,
-    idempotency: IdempotencyDep,
-    _: Writer,
+    _: Writer, enterprise_id: EnterpriseId, body: EnrolBody, write: WriteExisting
 ) -> Written | JSONResponse:
-    command = Enrol(
-        enterprise_id=enterprise_id,
-        enrolment_id=uuid7(),
-        **body.model_dump(exclude={"delivery_cost"}),
-        delivery_cost=body.delivery_cost,
-    )
-    return await write_once(
-        runtime.database,
-        idempotency,
-        partial(
-            handlers.execute,
-            runtime,
-            command,
-            causation=causation,
-            expected_version=expected_version,
-        ),
-        lambda outcome: Written(
-            id=enterprise_id, version=outcome.version, enrolment_id=command.enrolment_id
-        ),
-        status_code=201,
-        ttl=runtime.idempotency_ttl,
-    )
+    """Refused after a withdrawal (`no-enrolment-after-withdrawal`), for a module the
+    enterprise is already enrolled in (`one-enrolment-per-module`), and for a module other
+    than 1 before module 1 unless an `exception_reason` is given (`module-1-first`)."""
+    command = Enrol(enterprise_id=enterprise_id, enrolment_id=uuid7(), **dict(body))
+    return await write(command, id=enterprise_id, enrolment_id=command.enrolment_id)
 
 
 @router.post(
     "/enterprises/{enterprise_id}/trainings",
-    status_code=status.HTTP_201_CREATED,
-    response_model=Written,
-    response_model_exclude_none=True,
+    **ADD,
     tags=["enrolments"],
     summary="Record a classroom training of an enrolment",
 )
 async def record_training(
-    enterprise_id: EnterpriseId,
-    body: TrainingBody,
-    runtime: RuntimeDep,
-    causation: CausationDep,
-    expected_version: IfMatchDep,
-    idempotency: IdempotencyDep,
-    _: Writer,
+    _: Writer, enterprise_id: EnterpriseId, body: TrainingBody, write: WriteExisting
 ) -> Written | JSONResponse:
-    command = RecordTraining(
-        enterprise_id=enterprise_id,
-        **body.model_dump(exclude={"managers", "workers"}),
-        managers=body.managers,
-        workers=body.workers,
+    """Refused for an enrolment the enterprise does not have (`training-needs-enrolment`)
+    and for a date after the enterprise withdrew (`no-training-after-withdrawal`)."""
+    return await write(RecordTraining(enterprise_id=enterprise_id, **dict(body)), id=enterprise_id)
+
+
+@router.post(
+    "/enterprises/{enterprise_id}/payments",
+    **ADD,
+    tags=["enrolments"],
+    summary="Record a training fee paid by the enterprise or a sponsor",
+)
+async def record_payment(
+    _: Writer, enterprise_id: EnterpriseId, body: PaymentBody, write: WriteExisting
+) -> Written | JSONResponse:
+    """Refused for an enrolment the enterprise does not have (`payment-needs-enrolment`).
+    A fee may be recorded after a withdrawal: it pays for training already given."""
+    command = RecordFeePayment(enterprise_id=enterprise_id, **dict(body))
+    return await write(command, id=enterprise_id)
+
+
+@router.post(
+    "/enterprises/{enterprise_id}/completions",
+    **ADD,
+    tags=["enrolments"],
+    summary="Record that an enterprise completed the module of an enrolment",
+)
+async def complete_module(
+    _: Writer, enterprise_id: EnterpriseId, body: CompletionBody, write: WriteExisting
+) -> Written | JSONResponse:
+    """Refused for an enrolment the enterprise does not have (`completion-needs-enrolment`),
+    a second time (`completed-once`), before any training (`completion-needs-training`) and
+    for a date after the enterprise withdrew (`no-completion-after-withdrawal`)."""
+    return await write(CompleteModule(enterprise_id=enterprise_id, **dict(body)), id=enterprise_id)
+
+
+@router.post(
+    "/enterprises/{enterprise_id}/withdrawal",
+    **CHANGE,
+    tags=["enterprises"],
+    summary="Withdraw an enterprise from the programme",
+)
+async def withdraw(
+    _: Writer, enterprise_id: EnterpriseId, body: WithdrawalBody, write: WriteExisting
+) -> Written | JSONResponse:
+    """Refused when the enterprise has already withdrawn (`already-withdrawn`)."""
+    return await write(Withdraw(enterprise_id=enterprise_id, **dict(body)), id=enterprise_id)
+
+
+@router.post(
+    "/enterprises/{enterprise_id}/case-studies",
+    **ADD,
+    tags=["enterprises"],
+    summary="Record a case study published about an enterprise",
+)
+async def publish_case_study(
+    _: Writer, enterprise_id: EnterpriseId, body: CaseStudyBody, write: WriteExisting
+) -> Written | JSONResponse:
+    """Refused for an enterprise never trained (`case-study-needs-training`) and for a url
+    already published (`case-study-published-once`)."""
+    command = PublishCaseStudy(enterprise_id=enterprise_id, **dict(body))
+    return await write(command, id=enterprise_id)
+
+
+# Trainers.
+
+
+@router.post("/trainers", **REGISTER_TRAINER, tags=["trainers"], summary="Register a trainer")
+async def register_trainer(
+    _: Writer, body: RegisterTrainerBody, write: WriteNew
+) -> Written | JSONResponse:
+    """Registration happens at the train-the-trainer workshop."""
+    command = RegisterTrainer(trainer_id=uuid7(), **dict(body))
+    return await write(command, id=command.trainer_id)
+
+
+@router.get(
+    "/trainers/{trainer_id}",
+    tags=["trainers"],
+    summary="A trainer: their current state and history",
+    responses={200: {"headers": _ETAG}, **problem_responses(401, 404, 422)},
+)
+async def get_trainer(
+    principal: Reader, trainer_id: TrainerId, runtime: RuntimeDep, response: Response
+) -> TrainerView:
+    state, events = await handlers.load_trainer(runtime, trainer_id)
+    if not state.registered or not principal.sees_region(state.region):
+        raise NotFound("trainer", trainer_id)
+    personal = sees_personal_data(principal)
+    response.headers["ETag"] = f'"{len(events)}"'
+    return TrainerView.of(state, len(events), history(events, personal=personal), personal=personal)
+
+
+@router.post(
+    "/trainers/{trainer_id}/certifications",
+    **ADD,
+    tags=["trainers"],
+    summary="Certify a trainer for modules at the trainer or expert level",
+)
+async def certify_trainer(
+    _: Writer, trainer_id: TrainerId, body: CertificationBody, write: WriteExisting
+) -> Written | JSONResponse:
+    """Refused when the trainer already holds that level, or a higher one, in every module
+    named (`already-certified`)."""
+    command = CertifyTrainer(
+        trainer_id=trainer_id,
+        modules=tuple(body.modules),
+        level=body.level,
+        certified_on=body.certified_on,
     )
-    return await write_once(
-        runtime.database,
-        idempotency,
-        partial(
-            handlers.execute,
-            runtime,
-            command,
-            causation=causation,
-            expected_version=expected_version,
-        ),
-        lambda outcome: Written(id=enterprise_id, version=outcome.version),
-        status_code=201,
-        ttl=runtime.idempotency_ttl,
-    )
+    return await write(command, id=trainer_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import FastAPI
 
 from score_chassis.http import create_app
@@ -10,11 +12,13 @@ from score_chassis.runtime import Runtime
 from score_enrolment.api import router
 from score_enrolment.settings import EnrolmentSettings
 
+MIGRATIONS = Path(__file__).parent / "migrations"
+
 
 def build_app(settings: EnrolmentSettings | None = None) -> FastAPI:
     settings = settings or EnrolmentSettings()
     configure_logging(settings.service_name, level=settings.log_level, fmt=settings.log_format)
-    runtime = Runtime(settings, context="enrolment")
+    runtime = Runtime(settings, context="enrolment", migrations=[MIGRATIONS])
     return create_app(
         runtime,
         title="SCORE enrolment",

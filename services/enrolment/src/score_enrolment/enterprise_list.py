@@ -1,0 +1,121 @@
+"""The enterprise list: a read model of one row per enterprise, for listing by region and for
+finding an enterprise by its tax id.
+
+Each row is written in the transaction that appends the enterprise's events, so the list is
+never behind the store, and its unique tax id index closes the race the decider cannot see:
+two registrations of one tax id at the same moment, in two different streams.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from score_chassis.commands import Outcome
+from score_chassis.decider import Refused
+from score_contracts.events import EnterpriseRegistered
+from score_enrolment.enterprise import Enterprise
+
+metadata = sa.MetaData()
+
+enterprises = sa.Table(
+    "enrolment_enterprises",
+    metadata,
+    sa.Column("enterprise_id", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("country", sa.String(2), nullable=False),
+    sa.Column("region", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(500), nullable=False),
+    sa.Column("tax_id", sa.String(500), nullable=False),
+    sa.Column("tax_key", sa.String(500), nullable=False),
+    sa.Column("sector", sa.String(500), nullable=False),
+    sa.Column("chamber", sa.String(500), nullable=False),
+    sa.Column("workforce_women", sa.Integer, nullable=False),
+    sa.Column("workforce_men", sa.Integer, nullable=False),
+    sa.Column("registered_on", sa.Date, nullable=False),
+    sa.Column("withdrawn_on", sa.Date, nullable=True),
+    sa.UniqueConstraint("country", "tax_key", name="uq_enrolment_enterprises_tax_key"),
+    sa.Index("ix_enrolment_enterprises_region", "region", "enterprise_id"),
+)
+
+
+def tax_key(tax_id: str) -> str:
+    """A tax id as compared: written with or without spaces, dots or dashes, it is one id."""
+    return re.sub(r"[\s./-]", "", tax_id).upper()
+
+
+async def tax_id_holder(conn: AsyncConnection, country: str, tax_id: str) -> str | None:
+    """The enterprise registered with `tax_id` in `country`, if there is one."""
+    result = await conn.execute(
+        sa.select(enterprises.c.enterprise_id).where(
+            enterprises.c.country == country, enterprises.c.tax_key == tax_key(tax_id)
+        )
+    )
+    holder: str | None = result.scalar_one_or_none()
+    return holder
+
+
+async def record(conn: AsyncConnection, outcome: Outcome[Enterprise]) -> None:
+    """Bring the enterprise's row to the state the append left it in."""
+    if not outcome.events:
+        return
+    state = outcome.state
+    current: dict[str, Any] = {
+        "version": outcome.version,
+        "name": state.name,
+        "sector": state.sector,
+        "chamber": state.chamber,
+        "workforce_women": state.workforce.women,
+        "workforce_men": state.workforce.men,
+        "withdrawn_on": state.withdrawn_on,
+    }
+    if not isinstance(outcome.events[0], EnterpriseRegistered):
+        await conn.execute(
+            enterprises.update()
+            .where(enterprises.c.enterprise_id == state.enterprise_id)
+            .values(current)
+        )
+        return
+    try:
+        await conn.execute(
+            enterprises.insert().values(
+                enterprise_id=state.enterprise_id,
+                country=state.country,
+                region=state.region,
+                tax_id=state.tax_id,
+                tax_key=tax_key(state.tax_id),
+                registered_on=state.registered_on,
+                **current,
+            )
+        )
+    except IntegrityError:
+        # Another registration of this tax id committed between our look-up and now.
+        raise Refused(
+            "an enterprise with this tax id is already registered",
+            rule="tax-id-registered-once",
+        ) from None
+
+
+async def page(
+    conn: AsyncConnection,
+    *,
+    country: str | None,
+    regions: Sequence[str] | None,
+    after: str | None,
+    limit: int,
+) -> list[sa.Row[Any]]:
+    """Up to `limit` enterprises in id order (which is registration order: ids are UUIDv7),
+    after the id `after`, of `country` and `regions` where given."""
+    query = sa.select(enterprises).order_by(enterprises.c.enterprise_id).limit(limit)
+    if country is not None:
+        query = query.where(enterprises.c.country == country)
+    if regions is not None:
+        query = query.where(enterprises.c.region.in_(regions))
+    if after is not None:
+        query = query.where(enterprises.c.enterprise_id > after)
+    return list(await conn.execute(query))

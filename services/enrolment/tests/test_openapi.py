@@ -1,0 +1,105 @@
+"""The OpenAPI document tells the truth: each endpoint, its body, and the answers it can give,
+errors as the problem details they are."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from score_enrolment.main import build_app
+from score_enrolment.settings import EnrolmentSettings
+
+WRITE_TO_EXISTING = {"401", "403", "404", "409", "412", "422"}
+ANSWERS: dict[tuple[str, str], set[str]] = {
+    ("post", "/v1/enterprises"): {"201", "401", "403", "409", "422"},
+    ("get", "/v1/enterprises"): {"200", "401", "403", "422"},
+    ("get", "/v1/enterprises/{enterprise_id}"): {"200", "401", "404", "422"},
+    ("patch", "/v1/enterprises/{enterprise_id}"): {"200", *WRITE_TO_EXISTING},
+    ("post", "/v1/enterprises/{enterprise_id}/enrolments"): {"201", *WRITE_TO_EXISTING},
+    ("post", "/v1/enterprises/{enterprise_id}/trainings"): {"201", *WRITE_TO_EXISTING},
+    ("post", "/v1/enterprises/{enterprise_id}/payments"): {"201", *WRITE_TO_EXISTING},
+    ("post", "/v1/enterprises/{enterprise_id}/completions"): {"201", *WRITE_TO_EXISTING},
+    ("post", "/v1/enterprises/{enterprise_id}/withdrawal"): {"200", *WRITE_TO_EXISTING},
+    ("post", "/v1/enterprises/{enterprise_id}/case-studies"): {"201", *WRITE_TO_EXISTING},
+    ("post", "/v1/trainers"): {"201", "401", "403", "422"},
+    ("get", "/v1/trainers/{trainer_id}"): {"200", "401", "404", "422"},
+    ("post", "/v1/trainers/{trainer_id}/certifications"): {"201", *WRITE_TO_EXISTING},
+}
+
+
+@pytest.fixture
+def openapi(settings: EnrolmentSettings) -> dict[str, Any]:
+    document: dict[str, Any] = build_app(settings).openapi()
+    return document
+
+
+def operations(openapi: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (method, path): operation
+        for path, methods in openapi["paths"].items()
+        if path.startswith("/v1/")
+        for method, operation in methods.items()
+    }
+
+
+def test_every_endpoint_lists_exactly_the_answers_it_can_give(openapi: dict[str, Any]) -> None:
+    found = {key: set(op["responses"]) for key, op in operations(openapi).items()}
+    assert found == ANSWERS
+
+
+def test_every_error_is_documented_as_problem_details(openapi: dict[str, Any]) -> None:
+    for (method, path), operation in operations(openapi).items():
+        for code, response in operation["responses"].items():
+            if code.startswith("4"):
+                assert response["content"] == {
+                    "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+                }, (method, path, code)
+
+
+def test_every_endpoint_needs_a_bearer_token(openapi: dict[str, Any]) -> None:
+    for operation in operations(openapi).values():
+        assert operation["security"] == [{"HTTPBearer": []}]
+
+
+def test_every_write_documents_its_body_its_headers_and_its_answer(
+    openapi: dict[str, Any],
+) -> None:
+    for (method, path), operation in operations(openapi).items():
+        if method == "get":
+            continue
+        body = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        assert body.endswith("Body"), (method, path)
+        headers = {p["name"] for p in operation["parameters"] if p["in"] == "header"}
+        existing = "{" in path
+        assert headers == ({"idempotency-key", "if-match"} if existing else {"idempotency-key"})
+        [success] = [r for code, r in operation["responses"].items() if code.startswith("2")]
+        assert success["content"]["application/json"]["schema"]["$ref"].endswith("/Written")
+        assert "Idempotent-Replayed" in success["headers"]
+
+
+def test_bodies_name_their_fields_as_the_events_do(openapi: dict[str, Any]) -> None:
+    schemas = openapi["components"]["schemas"]
+    assert set(schemas["RegisterEnterpriseBody"]["required"]) == {
+        "name",
+        "tax_id",
+        "region",
+        "sector",
+        "chamber",
+        "workforce",
+    }
+    assert set(schemas["EnrolBody"]["properties"]) == {
+        "module",
+        "delivery",
+        "partner",
+        "delivery_cost",
+        "enrolled_on",
+        "exception_reason",
+    }
+
+
+async def test_the_document_is_served(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/docs")).status_code == 200
+    served = (await client.get("/openapi.json")).json()
+    assert "/v1/enterprises/{enterprise_id}/case-studies" in served["paths"]
