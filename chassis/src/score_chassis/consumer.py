@@ -4,6 +4,9 @@ and an inbox row `(consumer, event_id)` in one transaction, acknowledging after 
 A redelivered or duplicated event finds its inbox row and changes nothing: "exactly once in
 effect". A message that cannot be parsed, or whose handler fails `max_deliver` times, becomes a
 dead-letter record with the error, is terminated, and the consumer carries on.
+
+A view whose subscription knows how to clear it can be rebuilt: `rebuild()` drops the view and
+the consumer's inbox rows together and reads the stream again from its start.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from score_contracts.subjects import StreamSpec
 log = get_logger(__name__)
 
 Handler = Callable[[AsyncConnection, Envelope[Event]], Awaitable[None]]
+ClearView = Callable[[AsyncConnection], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +50,22 @@ class Subscription:
     stream: StreamSpec
     handler: Handler
     filter_subjects: tuple[str, ...] = ()
+    clear: ClearView | None = None
+    """Deletes everything `handler` wrote, so that the view can be rebuilt from the stream."""
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """How far a consumer has come through its stream."""
+
+    processed: int
+    """The stream sequence up to which every message is handled and acknowledged."""
+    last_sequence: int
+    """The stream's last sequence now."""
+    pending: int
+    """Messages not yet delivered or not yet acknowledged."""
+    done: bool
+    """Everything in the stream is handled (the durable exists and nothing is pending)."""
 
 
 class IdempotentConsumer:
@@ -71,6 +91,7 @@ class IdempotentConsumer:
         self.replicas = replicas
         self.lag: int | None = None
         self._task: asyncio.Task[None] | None = None
+        self._rebuilding = asyncio.Lock()
 
     @property
     def name(self) -> str:
@@ -86,6 +107,9 @@ class IdempotentConsumer:
                 await self._task
 
     async def _run(self) -> None:
+        # A task copies the context it is started in: one (re)started by a request (a rebuild)
+        # must not log that request's ids for the rest of its life.
+        structlog.contextvars.unbind_contextvars("correlation_id", "causation_id", "event_id")
         delay = 0.2
         while True:
             try:
@@ -101,6 +125,7 @@ class IdempotentConsumer:
         spec = self.subscription.stream
         # Producers create their streams; a consumer that starts first creates the same one.
         await ensure_stream(js, spec, replicas=self.replicas)
+        await self._restart_if_the_view_was_cleared()
         config = ConsumerConfig(
             durable_name=self.name,
             ack_policy=AckPolicy.EXPLICIT,
@@ -122,6 +147,68 @@ class IdempotentConsumer:
             except NotFoundError:
                 raise ConnectionError("consumer vanished") from None
             await self.handle_batch(messages)
+
+    async def rebuild(self) -> None:
+        """Drop the view and consume the stream again from its start.
+
+        The view and this consumer's inbox rows are cleared in one transaction, then the
+        durable consumer is deleted so that it is made again from the stream's first message.
+        Should the delete fail (NATS gone meanwhile) it is raised, and the next start of the
+        consumer, finding a durable that has acknowledged messages its database does not
+        remember, deletes it then; so does a start after the process stopped half-way.
+        Replicas sharing the durable find it gone and make it again.
+        """
+        clear = self.subscription.clear
+        if clear is None:
+            raise ValueError(f"the view of {self.name} cannot be cleared, so not rebuilt")
+        stream = self.subscription.stream.name
+        async with self._rebuilding:
+            # Fails while NATS is away, before anything is cleared.
+            await self.nats.jetstream.stream_info(stream)
+            await self.stop()
+            try:
+                async with self.database.transaction() as conn:
+                    await clear(conn)
+                    await conn.execute(inbox.delete().where(inbox.c.consumer == self.name))
+                self.lag = None
+                log.info("consumer.rebuilding", consumer=self.name)
+                with contextlib.suppress(NotFoundError):
+                    await self.nats.jetstream.delete_consumer(stream, self.name)
+            finally:
+                self.start()
+
+    async def _restart_if_the_view_was_cleared(self) -> None:
+        # The durable's position is only true of the database that handled those messages:
+        # with no inbox row left (a rebuild, a fresh or restored database) it would skip them.
+        # (A stream whose every message so far was dead-lettered or of an unknown type also
+        # leaves no inbox row; reading it again is harmless.)
+        try:
+            info = await self.nats.jetstream.consumer_info(self.subscription.stream.name, self.name)
+        except NotFoundError:
+            return
+        if not (info.ack_floor and info.ack_floor.stream_seq):
+            return
+        async with self.database.transaction(write=False) as conn:
+            remembered = await conn.execute(
+                sa.select(inbox.c.event_id).where(inbox.c.consumer == self.name).limit(1)
+            )
+            if remembered.first() is not None:
+                return
+        log.warning("consumer.restarting_from_the_start", consumer=self.name)
+        await self.nats.jetstream.delete_consumer(self.subscription.stream.name, self.name)
+
+    async def progress(self) -> Progress:
+        """Where the consumer stands in its stream (NATS must be reachable)."""
+        js = self.nats.jetstream
+        stream = await js.stream_info(self.subscription.stream.name)
+        last = int(stream.state.last_seq or 0)
+        try:
+            info = await js.consumer_info(self.subscription.stream.name, self.name)
+        except NotFoundError:  # being made again after a rebuild
+            return Progress(processed=0, last_sequence=last, pending=last, done=False)
+        pending = int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+        processed = int(info.ack_floor.stream_seq or 0) if info.ack_floor else 0
+        return Progress(processed=processed, last_sequence=last, pending=pending, done=not pending)
 
     async def _measure_lag(self) -> None:
         with contextlib.suppress(Exception):

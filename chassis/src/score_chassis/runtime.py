@@ -59,6 +59,13 @@ class Runtime:
             for sub in self.subscriptions
         ]
 
+    def consumer(self, durable: str) -> IdempotentConsumer:
+        """The running consumer of the subscription named `durable`."""
+        for consumer in self.consumers:
+            if consumer.name == durable:
+                return consumer
+        raise KeyError(f"no consumer {durable!r} in this service")
+
     @property
     def source(self) -> str:
         """The CloudEvents `source` of what this service produces."""

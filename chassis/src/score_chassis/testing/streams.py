@@ -19,6 +19,8 @@ async def stream_messages(url: str, stream: str) -> list[tuple[dict[str, str], d
             info = await js.stream_info(stream)
         except NotFoundError:
             return []
+        if not info.state.messages:  # an empty stream's first and last sequences are 0
+            return []
         out = []
         for seq in range(info.state.first_seq, info.state.last_seq + 1):
             try:

@@ -1,0 +1,138 @@
+"""The local views of enterprises and trainers, projected from the enrolment stream.
+
+This is the only way the visits service learns enrolment's facts: it never reads enrolment's
+database nor calls its API. The handler runs inside the idempotent consumer's transaction,
+which also writes the inbox row that makes a redelivered event change nothing.
+
+Applying the events in any order gives the same view, because no fact is ever overwritten by
+an older one:
+
+- an enrolment is a row keyed by its enrolment id, added once;
+- a certification adds (trainer, module) rows: the modules are the union of all of them;
+- a withdrawal sets a date that is never unset (the earliest, should two ever arrive);
+- an enterprise's country and region come from its registration alone, which no later event
+  of the enterprise changes, so a registration arriving after its withdrawal adds the region
+  and leaves the withdrawal alone.
+
+No fact here is replaced by a later version of itself, so no stream version needs keeping;
+a fact that some day is (a region correction, say) must keep its aggregate's `streamversion`
+and only move forward.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from score_contracts.envelope import Envelope
+from score_contracts.events import (
+    EnterpriseEnrolled,
+    EnterpriseRegistered,
+    EnterpriseWithdrawn,
+    Event,
+    TrainerCertified,
+    TrainerRegistered,
+)
+from score_visits.domain import EnterpriseFacts, TrainerFacts
+from score_visits.tables import VIEWS, certifications, enrolments, enterprises, trainers
+
+DURABLE = "visits-views-enrolment"
+"""The durable consumer of SCORE_ENROLMENT that builds these views."""
+
+
+async def project(conn: AsyncConnection, envelope: Envelope[Event]) -> None:
+    """Apply one enrolment event to the views (the consumer's handler)."""
+    event = envelope.data
+    match event:
+        case EnterpriseRegistered():
+            insert = _insert(conn, enterprises).values(
+                enterprise_id=event.enterprise_id, country=event.country, region=event.region
+            )
+            await conn.execute(
+                insert.on_conflict_do_update(
+                    index_elements=[enterprises.c.enterprise_id],
+                    set_={"country": insert.excluded.country, "region": insert.excluded.region},
+                )
+            )
+        case EnterpriseEnrolled():
+            await _add(
+                conn,
+                enrolments,
+                enrolment_id=event.enrolment_id,
+                enterprise_id=event.enterprise_id,
+                module=event.module,
+            )
+        case EnterpriseWithdrawn():
+            insert = _insert(conn, enterprises).values(
+                enterprise_id=event.enterprise_id, withdrawn_on=event.withdrawn_on
+            )
+            known, arrived = enterprises.c.withdrawn_on, insert.excluded.withdrawn_on
+            await conn.execute(
+                insert.on_conflict_do_update(
+                    index_elements=[enterprises.c.enterprise_id],
+                    set_={
+                        "withdrawn_on": sa.case(
+                            (known.is_(None), arrived), (arrived < known, arrived), else_=known
+                        )
+                    },
+                )
+            )
+        case TrainerRegistered():
+            await _add(conn, trainers, trainer_id=event.trainer_id)
+        case TrainerCertified():
+            await _add(conn, trainers, trainer_id=event.trainer_id)
+            for module in sorted(set(event.modules)):
+                await _add(conn, certifications, trainer_id=event.trainer_id, module=module)
+        case _:
+            pass  # trainings, fees, completions, corrections, case studies decide no visit
+
+
+async def clear(conn: AsyncConnection) -> None:
+    """Empty the views, for a rebuild from the stream."""
+    for table in VIEWS:
+        await conn.execute(table.delete())
+
+
+async def enterprise_facts(conn: AsyncConnection, enterprise_id: str) -> EnterpriseFacts:
+    row = (
+        await conn.execute(
+            sa.select(enterprises).where(enterprises.c.enterprise_id == enterprise_id)
+        )
+    ).first()
+    modules = await conn.execute(
+        sa.select(enrolments.c.module).where(enrolments.c.enterprise_id == enterprise_id)
+    )
+    return EnterpriseFacts(
+        known=row is not None and row.region is not None,
+        country=row.country if row is not None else None,
+        region=row.region if row is not None else None,
+        modules=frozenset(modules.scalars()),
+        withdrawn_on=row.withdrawn_on if row is not None else None,
+    )
+
+
+async def trainer_facts(conn: AsyncConnection, trainer_id: str) -> TrainerFacts:
+    known = (
+        await conn.execute(
+            sa.select(trainers.c.trainer_id).where(trainers.c.trainer_id == trainer_id)
+        )
+    ).first()
+    modules = await conn.execute(
+        sa.select(certifications.c.module).where(certifications.c.trainer_id == trainer_id)
+    )
+    return TrainerFacts(known=known is not None, modules=frozenset(modules.scalars()))
+
+
+def _insert(conn: AsyncConnection, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
+    # INSERT … ON CONFLICT is spelled alike on both, but each dialect has its own construct.
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+async def _add(conn: AsyncConnection, table: sa.Table, **row: Any) -> None:
+    """Add a fact unless it is already there."""
+    await conn.execute(_insert(conn, table).values(**row).on_conflict_do_nothing())
