@@ -58,6 +58,7 @@ def load_scenario(urls: dict[str, str], token: str, *, out: Any = sys.stdout) ->
             return dict(http.get(indicators_url).json()["indicators"])
         answers: dict[str, dict[str, Any]] = {}
         scenario = list(requests())
+        completions = sum(r.path.endswith("/completions") for r in scenario)
         for done, request in enumerate(scenario, start=1):
             _send(http, urls, request, answers)
             if done % 50 == 0 or done == len(scenario):
@@ -66,7 +67,8 @@ def load_scenario(urls: dict[str, str], token: str, *, out: Any = sys.stdout) ->
         deadline = time.monotonic() + 60
         while True:  # the indicators follow the stream: wait until they have caught up
             values: dict[str, Any] = http.get(indicators_url).json()["indicators"]
-            if values["enterprises_trained"] >= ENTERPRISES:
+            # Completions are the last events of each enterprise's story.
+            if values["modules_completed"] >= completions:
                 return values
             if time.monotonic() > deadline:
                 raise ScenarioFailed("the indicators did not catch up within 60 s")
