@@ -8,7 +8,7 @@ DATA_DIR ?= .score
 
 $(UV_HOME)/bin/uv:
 	$(PYTHON) -m venv $(UV_HOME)
-	$(UV_HOME)/bin/pip install --quiet --disable-pip-version-check uv
+	$(UV_HOME)/bin/pip install --quiet --disable-pip-version-check "uv>=0.5,<1"
 
 sync: $(if $(findstring $(UV_HOME),$(UV)),$(UV_HOME)/bin/uv)
 	$(UV) sync --locked --all-packages
