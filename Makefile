@@ -37,6 +37,7 @@ typecheck: sync
 
 schemas: sync  ## regenerate the committed JSON Schemas and AsyncAPI document
 	$(UV) run --no-sync python -m score_contracts.schemas write
+	$(UV) run --no-sync python -m score_cli.asyncapi write
 
 bench: sync
 	$(UV) run --no-sync python -m bench

@@ -41,8 +41,10 @@ def asyncapi_document(
             description=(cls.__doc__ or "").strip() or None,
         )
     for subscription in subscriptions:
-        consumed = _events_of(subscription.stream.context)
-        payload: Any = Envelope[Union[tuple(consumed)]]  # type: ignore[misc]  # noqa: UP007
+        context_ = subscription.stream.context
+        consumed: Any = Envelope[Union[tuple(_events_of(context_))]]  # type: ignore[misc]  # noqa: UP007
+        # A named subclass, so that the schema is "EnrolmentEvent", not "Envelope[Union[…]]".
+        payload: Any = type(f"{context_.title()}Event", (consumed,), {"__module__": __name__})
 
         async def handler(body: payload) -> None:  # documentation only; see module doc
             raise NotImplementedError
