@@ -19,7 +19,7 @@ from score_chassis.relay import envelope_json
 from score_chassis.store import RecordedEvent
 from score_chassis.tables import dead_letters
 from score_chassis.testing.streams import wait_for
-from score_contracts.envelope import Envelope
+from score_contracts.envelope import Envelope, parse_envelope
 from score_contracts.events import EnterpriseRegistered, Event, Headcount
 from score_contracts.ids import uuid7
 from score_contracts.subjects import STREAMS
@@ -181,10 +181,7 @@ async def test_an_event_handled_but_not_acknowledged_is_not_applied_again(
             if not self.crashed:
                 self.crashed = True
                 async with self.database.transaction() as conn:
-                    for msg in messages:
-                        from score_contracts.envelope import parse_envelope
-
-                        await self._apply(conn, parse_envelope(msg.data))
+                    await self._apply(conn, [parse_envelope(msg.data) for msg in messages])
                 return  # no ack
             await super().handle_batch(messages)
 

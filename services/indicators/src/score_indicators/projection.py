@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from score_chassis import upsert
 from score_contracts.envelope import Envelope
 from score_contracts.events import (
     CaseStudyPublished,
@@ -160,26 +161,22 @@ async def _enterprise(
     identity: dict[str, Any] | None = None,
 ) -> None:
     """Record what is known of an enterprise; a workforce only replaces an older one."""
-    current = (
-        await conn.execute(
-            sa.select(enterprises.c.workforce_version).where(
-                enterprises.c.enterprise_id == enterprise_id
-            )
-        )
-    ).first()
-    changes: dict[str, Any] = dict(identity or {})
-    if current is None or version > current.workforce_version:
-        changes.update(
-            workforce_women=workforce.women, workforce_men=workforce.men, workforce_version=version
-        )
-    if current is None:
-        await _insert(conn, enterprises, enterprise_id=enterprise_id, **changes)
-    elif changes:
-        await conn.execute(
-            enterprises.update()
-            .where(enterprises.c.enterprise_id == enterprise_id)
-            .values(**changes)
-        )
+    row = upsert.insert(conn, enterprises).values(
+        enterprise_id=enterprise_id,
+        workforce_women=workforce.women,
+        workforce_men=workforce.men,
+        workforce_version=version,
+        **(identity or {}),
+    )
+    newer = row.excluded.workforce_version > enterprises.c.workforce_version
+    changes: dict[str, Any] = {
+        column: sa.case((newer, row.excluded[column]), else_=enterprises.c[column])
+        for column in ("workforce_women", "workforce_men", "workforce_version")
+    }
+    changes.update({column: row.excluded[column] for column in identity or {}})
+    await conn.execute(
+        row.on_conflict_do_update(index_elements=[enterprises.c.enterprise_id], set_=changes)
+    )
 
 
 async def _visit(

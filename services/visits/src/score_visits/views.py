@@ -24,9 +24,9 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from score_chassis import upsert
 from score_contracts.envelope import Envelope
 from score_contracts.events import (
     EnterpriseEnrolled,
@@ -48,7 +48,7 @@ async def project(conn: AsyncConnection, envelope: Envelope[Event]) -> None:
     event = envelope.data
     match event:
         case EnterpriseRegistered():
-            insert = _insert(conn, enterprises).values(
+            insert = upsert.insert(conn, enterprises).values(
                 enterprise_id=event.enterprise_id, country=event.country, region=event.region
             )
             await conn.execute(
@@ -66,7 +66,7 @@ async def project(conn: AsyncConnection, envelope: Envelope[Event]) -> None:
                 module=event.module,
             )
         case EnterpriseWithdrawn():
-            insert = _insert(conn, enterprises).values(
+            insert = upsert.insert(conn, enterprises).values(
                 enterprise_id=event.enterprise_id, withdrawn_on=event.withdrawn_on
             )
             known, arrived = enterprises.c.withdrawn_on, insert.excluded.withdrawn_on
@@ -126,13 +126,6 @@ async def trainer_facts(conn: AsyncConnection, trainer_id: str) -> TrainerFacts:
     return TrainerFacts(known=known is not None, modules=frozenset(modules.scalars()))
 
 
-def _insert(conn: AsyncConnection, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
-    # INSERT … ON CONFLICT is spelled alike on both, but each dialect has its own construct.
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
-
-
 async def _add(conn: AsyncConnection, table: sa.Table, **row: Any) -> None:
     """Add a fact unless it is already there."""
-    await conn.execute(_insert(conn, table).values(**row).on_conflict_do_nothing())
+    await conn.execute(upsert.insert(conn, table).values(**row).on_conflict_do_nothing())
