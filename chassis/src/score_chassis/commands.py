@@ -9,16 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from score_chassis import store
 from score_chassis.database import Database
-from score_chassis.decider import Decider
+from score_chassis.decider import Decider, Refused
+from score_chassis.logs import get_logger
 from score_chassis.problems import VersionMismatch
 from score_chassis.store import NO_CAUSATION, Causation, ConcurrencyError, NewEvent
 from score_contracts.events import Event
+
+log = get_logger(__name__)
+
+AnyOutcome = TypeVar("AnyOutcome", bound="Outcome[Any]")
 
 State = TypeVar("State")
 Command = TypeVar("Command")
@@ -79,3 +84,34 @@ async def handle(
             if attempt == RETRIES_ON_CONFLICT:
                 raise
     raise AssertionError("unreachable")
+
+
+async def reported(
+    command: object,
+    stream_id: str,
+    decision: Awaitable[AnyOutcome],
+    *,
+    on_appended: Callable[[], None],
+) -> AnyOutcome:
+    """Await a command's decide-and-append, log what became of it, and call `on_appended`
+    (the relay's wake-up) when events were appended.
+
+    Only the command's name, the stream, the rule of a refusal and the events' names and
+    version are logged: payloads and refusal messages may carry personal data.
+    """
+    name = type(command).__name__
+    try:
+        outcome = await decision
+    except Refused as refused:
+        log.info("command.refused", command=name, stream_id=stream_id, rule=refused.rule)
+        raise
+    log.info(
+        "command.handled",
+        command=name,
+        stream_id=stream_id,
+        version=outcome.version,
+        events=[event.event_name for event in outcome.events],
+    )
+    if outcome.events:
+        on_appended()
+    return outcome

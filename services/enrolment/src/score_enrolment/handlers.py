@@ -15,8 +15,8 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from score_chassis import store
-from score_chassis.commands import Outcome, handle
-from score_chassis.decider import Decider, Refused
+from score_chassis.commands import Outcome, handle, reported
+from score_chassis.decider import Decider
 from score_chassis.idempotency import AfterAppend
 from score_chassis.logs import get_logger
 from score_chassis.problems import NotFound
@@ -150,30 +150,16 @@ async def execute(
 ) -> Outcome[Enterprise] | Outcome[Trainer]:
     """Decide `command` and append what it decides; `after_append` runs in the same
     transaction (the idempotency record)."""
-    # Command names, rules, event names and versions only: payloads and the messages of
-    # refusals may carry names and tax ids, which are never logged.
-    name, stream_id = type(command).__name__, stream_of(command)
-    try:
-        outcome = await _decide_and_append(
-            runtime,
-            command,
-            stream_id,
-            causation=causation,
-            expected_version=expected_version,
-            after_append=after_append,
-        )
-    except Refused as refused:
-        log.info("command.refused", command=name, stream_id=stream_id, rule=refused.rule)
-        raise
-    log.info(
-        "command.handled",
-        command=name,
-        stream_id=stream_id,
-        version=outcome.version,
-        events=[event.event_name for event in outcome.events],
+    stream_id = stream_of(command)
+    decision = _decide_and_append(
+        runtime,
+        command,
+        stream_id,
+        causation=causation,
+        expected_version=expected_version,
+        after_append=after_append,
     )
-    runtime.relay.notify()
-    return outcome
+    return await reported(command, stream_id, decision, on_appended=runtime.relay.notify)
 
 
 async def _decide_and_append(

@@ -10,8 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from score_chassis import store
-from score_chassis.commands import Outcome, handle
-from score_chassis.decider import Refused
+from score_chassis.commands import Outcome, handle, reported
 from score_chassis.idempotency import AfterAppend
 from score_chassis.logs import get_logger
 from score_chassis.problems import NotFound
@@ -49,29 +48,17 @@ async def execute(
     The facts are read before the append's transaction: an enrolment event arriving between
     the two is no different from one arriving a moment after the visit was decided.
     """
-    # Command names, rules, event names and versions only: a cancellation's reason and an
-    # improvement's description are free text that may name people, and are never logged.
-    name, stream_id = type(command).__name__, stream_of(command.visit_id)
-    try:
-        outcome = await _decide_and_append(
-            runtime,
-            command,
-            causation=causation,
-            expected_version=expected_version,
-            after_append=after_append,
-        )
-    except Refused as refused:
-        log.info("command.refused", command=name, stream_id=stream_id, rule=refused.rule)
-        raise
-    log.info(
-        "command.handled",
-        command=name,
-        stream_id=stream_id,
-        version=outcome.version,
-        events=[event.event_name for event in outcome.events],
+    decision = _decide_and_append(
+        runtime,
+        command,
+        causation=causation,
+        expected_version=expected_version,
+        after_append=after_append,
     )
-    runtime.relay.notify()
-    return outcome
+    # A cancellation's reason and an improvement's description are free text that may name
+    # people: `reported` logs names, rules and versions only.
+    stream_id = stream_of(command.visit_id)
+    return await reported(command, stream_id, decision, on_appended=runtime.relay.notify)
 
 
 async def _decide_and_append(
