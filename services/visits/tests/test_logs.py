@@ -8,9 +8,6 @@ cancellation reason and improvements name people; its log is then searched for a
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import sys
 from pathlib import Path
 
 import httpx
@@ -18,8 +15,8 @@ import nats
 import pytest
 
 from score_chassis.jetstream import ensure_stream
-from score_chassis.nats_server import free_port
-from score_chassis.testing.service import TEST_SECRET, bearer
+from score_chassis.testing.process import service_process
+from score_chassis.testing.service import bearer
 from score_chassis.testing.streams import wait_for
 from score_contracts.events import (
     EnterpriseEnrolled,
@@ -51,56 +48,34 @@ async def test_names_never_reach_the_logs(tmp_path: Path, nats_url: str) -> None
         example(TrainerRegistered),
         example(TrainerCertified),
     )
-    port = free_port()
-    log_file = tmp_path / "visits.log"
-    env = {
-        **os.environ,
-        "SCORE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'visits.db'}",
-        "SCORE_NATS_URL": nats_url,
-        "SCORE_AUTH_SECRET": TEST_SECRET,
-        "SCORE_HTTP_PORT": str(port),
-        "SCORE_LOG_FORMAT": "json",
-        "SCORE_LOG_LEVEL": "debug",
-    }
-    with log_file.open("wb") as log:
-        service = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "score_visits",
-            env=env,
-            cwd=tmp_path,
-            stdout=log,
-            stderr=asyncio.subprocess.STDOUT,
+    async with (
+        service_process("score_visits", tmp_path, nats_url) as service,
+        httpx.AsyncClient(
+            base_url=service.url, headers=bearer("trainer"), trust_env=False
+        ) as client,
+    ):
+        visit = {"enterprise_id": ENTERPRISE_ID, "trainer_id": TRAINER_ID, "module": 1}
+        scheduled = await wait_for(lambda: _scheduled(client, visit), within=30)
+        completed = await client.post(
+            f"/v1/visits/{scheduled}/completion",
+            json={
+                "duration_hours": "2",
+                "improvements": [{"area": "Almacén", "description": "5S con Rosa Quispe"}],
+            },
         )
-    try:
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}", headers=bearer("trainer"), trust_env=False
-        ) as client:
-            visit = {"enterprise_id": ENTERPRISE_ID, "trainer_id": TRAINER_ID, "module": 1}
-            scheduled = await wait_for(lambda: _scheduled(client, visit), within=30)
-            completed = await client.post(
-                f"/v1/visits/{scheduled}/completion",
-                json={
-                    "duration_hours": "2",
-                    "improvements": [{"area": "Almacén", "description": "5S con Rosa Quispe"}],
-                },
-            )
-            assert completed.status_code == 200, completed.text
-            other = await _scheduled(client, visit)
-            assert other is not None
-            cancelled = await client.post(
-                f"/v1/visits/{other}/cancellation", json={"reason": "Rosa Quispe está enferma"}
-            )
-            assert cancelled.status_code == 200, cancelled.text
-            refused = await client.post(
-                f"/v1/visits/{other}/cancellation", json={"reason": "Rosa Quispe otra vez"}
-            )
-            assert refused.status_code == 409
-    finally:
-        service.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(service.wait(), timeout=15)
+        assert completed.status_code == 200, completed.text
+        other = await _scheduled(client, visit)
+        assert other is not None
+        cancelled = await client.post(
+            f"/v1/visits/{other}/cancellation", json={"reason": "Rosa Quispe está enferma"}
+        )
+        assert cancelled.status_code == 200, cancelled.text
+        refused = await client.post(
+            f"/v1/visits/{other}/cancellation", json={"reason": "Rosa Quispe otra vez"}
+        )
+        assert refused.status_code == 409
 
-    logged = log_file.read_text("utf-8")
+    logged = service.log()
     # The service's own log was read, with what it says of each command and refusal.
     assert '"event": "command.handled"' in logged, logged
     assert '"rule": "visit-already-cancelled"' in logged, logged
