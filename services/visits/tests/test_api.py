@@ -285,3 +285,17 @@ async def test_the_openapi_document_names_the_rules_and_retry_after(
     assert {"404", "409", "412", "422"} <= set(completion)
     reads = document["paths"]["/v1/visits/{visit_id}"]["get"]["responses"]
     assert "409" not in reads and "412" not in reads
+
+
+@pytest.mark.usefixtures("known")
+async def test_a_retried_completion_returns_the_first_answer_with_its_status(
+    client: httpx.AsyncClient,
+) -> None:
+    visit_id = await schedule(client)
+    headers = {**TRAINER, "Idempotency-Key": "complete-once"}
+    url = f"/v1/visits/{visit_id}/completion"
+    first = await client.post(url, json=COMPLETION, headers=headers)
+    again = await client.post(url, json=COMPLETION, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"

@@ -11,20 +11,16 @@ which change the enterprise itself, answer 200.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import partial
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from score_chassis.api import CausationDep, IfMatchDep, RuntimeDep, Written
+from score_chassis.api import RuntimeDep, Written
 from score_chassis.auth import Reader, Writer
-from score_chassis.idempotency import Idempotency, IdempotencyDep, write_once
 from score_chassis.problems import NotFound, problem_responses
-from score_chassis.runtime import Runtime
-from score_chassis.store import Causation
+from score_chassis.writes import Write, changing, creating, write_route
 from score_contracts.events.base import Country
 from score_contracts.events.base import Id as IdPattern
 from score_contracts.ids import uuid7
@@ -74,90 +70,19 @@ _ETAG = {
         "schema": {"type": "string"},
     }
 }
-_REPLAYED = {
-    "Idempotent-Replayed": {
-        "description": "`true` when this is the stored answer to an earlier request with "
-        "the same Idempotency-Key",
-        "schema": {"type": "string"},
-    }
-}
-
-
-def _write_route(status_code: int, *errors: int) -> dict[str, Any]:
-    """What the route decorator of a write says: its status, its answer, its errors."""
-    return {
-        "status_code": status_code,
-        "response_model": Written,
-        "response_model_exclude_none": True,
-        "responses": {status_code: {"headers": _REPLAYED}, **problem_responses(*errors)},
-    }
-
-
-REGISTER_ENTERPRISE = _write_route(201, 401, 403, 409, 422)
+REGISTER_ENTERPRISE = write_route(201, 401, 403, 409, 422)
 """A new aggregate has no If-Match and no id to be unknown: no 404, no 412."""
-REGISTER_TRAINER = _write_route(201, 401, 403, 422)
+REGISTER_TRAINER = write_route(201, 401, 403, 422)
 """No rule refuses a trainer's registration: no 409 either."""
-ADD = _write_route(201, 401, 403, 404, 409, 412, 422)
+ADD = write_route(201, 401, 403, 404, 409, 412, 422)
 """A write that adds to an existing aggregate (an enrolment, a training …)."""
-CHANGE = _write_route(200, 401, 403, 404, 409, 412, 422)
+CHANGE = write_route(200, 401, 403, 404, 409, 412, 422)
 """A write that changes an existing enterprise itself (its details, its withdrawal)."""
 
 
-@dataclass(frozen=True)
-class Write:
-    """Runs a command at most once per Idempotency-Key, in the version If-Match names."""
-
-    runtime: Runtime
-    causation: Causation
-    idempotency: Idempotency
-    expected_version: int | None
-    status_code: int
-
-    async def __call__(
-        self, command: handlers.Command, *, id: str, enrolment_id: str | None = None
-    ) -> Written | JSONResponse:
-        return await write_once(
-            self.runtime.database,
-            self.idempotency,
-            partial(
-                handlers.execute,
-                self.runtime,
-                command,
-                causation=self.causation,
-                expected_version=self.expected_version,
-            ),
-            lambda outcome: Written(id=id, version=outcome.version, enrolment_id=enrolment_id),
-            status_code=self.status_code,
-            ttl=self.runtime.idempotency_ttl,
-        )
-
-
-def _status_of(request: Request) -> int:
-    # A replay answers with the status the endpoint declares; reading it from the route
-    # keeps it stated once, in the decorator.
-    status_code: int = request.scope["route"].status_code
-    return status_code
-
-
-def _creating(
-    request: Request, runtime: RuntimeDep, causation: CausationDep, idempotency: IdempotencyDep
-) -> Write:
-    return Write(runtime, causation, idempotency, None, _status_of(request))
-
-
-def _changing(
-    request: Request,
-    runtime: RuntimeDep,
-    causation: CausationDep,
-    idempotency: IdempotencyDep,
-    expected_version: IfMatchDep,
-) -> Write:
-    return Write(runtime, causation, idempotency, expected_version, _status_of(request))
-
-
-WriteNew = Annotated[Write, Depends(_creating)]
+WriteNew = Annotated[Write, Depends(creating(handlers.execute))]
 """A write that registers a new aggregate."""
-WriteExisting = Annotated[Write, Depends(_changing)]
+WriteExisting = Annotated[Write, Depends(changing(handlers.execute))]
 """A write to an existing aggregate, at the version If-Match names if it names one."""
 
 

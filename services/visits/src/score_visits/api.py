@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from functools import partial
 from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
@@ -13,16 +12,14 @@ from pydantic import BaseModel, Field
 
 from score_chassis.api import (
     Body,
-    CausationDep,
-    IfMatchDep,
     PastDate,
     RuntimeDep,
     Written,
     today,
 )
 from score_chassis.auth import Principal, Reader, require
-from score_chassis.idempotency import IdempotencyDep, write_once
 from score_chassis.problems import RETRY_AFTER_SECONDS, NotFound, problem_responses
+from score_chassis.writes import Write, changing, creating
 from score_contracts.events import Improvement
 from score_contracts.events.base import Id, ModuleNumber, Text
 from score_contracts.ids import uuid7
@@ -189,6 +186,9 @@ class VisitView(BaseModel):
 
 # Endpoints.
 
+WriteNew = Annotated[Write, Depends(creating(handlers.execute))]
+WriteExisting = Annotated[Write, Depends(changing(handlers.execute))]
+
 
 @router.post(
     "/visits",
@@ -202,21 +202,10 @@ class VisitView(BaseModel):
     responses=_problems(401, 403, 409, 422, conflict=SCHEDULE_CONFLICTS),
 )
 async def schedule_visit(
-    body: ScheduleVisitBody,
-    runtime: RuntimeDep,
-    causation: CausationDep,
-    idempotency: IdempotencyDep,
-    _: VisitWriter,
+    body: ScheduleVisitBody, write: WriteNew, _: VisitWriter
 ) -> Written | JSONResponse:
     command = ScheduleVisit(visit_id=uuid7(), **body.model_dump())
-    return await write_once(
-        runtime.database,
-        idempotency,
-        partial(handlers.execute, runtime, command, causation=causation),
-        lambda outcome: Written(id=command.visit_id, version=outcome.version),
-        status_code=201,
-        ttl=runtime.idempotency_ttl,
-    )
+    return await write(command, id=command.visit_id)
 
 
 @router.post(
@@ -229,10 +218,7 @@ async def schedule_visit(
 async def complete_visit(
     visit_id: VisitId,
     body: CompletionBody,
-    runtime: RuntimeDep,
-    causation: CausationDep,
-    expected_version: IfMatchDep,
-    idempotency: IdempotencyDep,
+    write: WriteExisting,
     _: VisitWriter,
 ) -> Written | JSONResponse:
     command = CompleteVisit(
@@ -241,20 +227,7 @@ async def complete_visit(
         duration_hours=body.duration_hours,
         improvements=tuple(Improvement(**i.model_dump()) for i in body.improvements),
     )
-    return await write_once(
-        runtime.database,
-        idempotency,
-        partial(
-            handlers.execute,
-            runtime,
-            command,
-            causation=causation,
-            expected_version=expected_version,
-        ),
-        lambda outcome: Written(id=visit_id, version=outcome.version),
-        status_code=200,
-        ttl=runtime.idempotency_ttl,
-    )
+    return await write(command, id=visit_id)
 
 
 @router.post(
@@ -267,27 +240,11 @@ async def complete_visit(
 async def cancel_visit(
     visit_id: VisitId,
     body: CancellationBody,
-    runtime: RuntimeDep,
-    causation: CausationDep,
-    expected_version: IfMatchDep,
-    idempotency: IdempotencyDep,
+    write: WriteExisting,
     _: VisitWriter,
 ) -> Written | JSONResponse:
     command = CancelVisit(visit_id=visit_id, **body.model_dump())
-    return await write_once(
-        runtime.database,
-        idempotency,
-        partial(
-            handlers.execute,
-            runtime,
-            command,
-            causation=causation,
-            expected_version=expected_version,
-        ),
-        lambda outcome: Written(id=visit_id, version=outcome.version),
-        status_code=200,
-        ttl=runtime.idempotency_ttl,
-    )
+    return await write(command, id=visit_id)
 
 
 @router.get(
