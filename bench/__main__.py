@@ -27,8 +27,11 @@ from score_chassis.migrate import migrate
 from score_chassis.nats_server import NatsServer
 from score_chassis.relay import OutboxRelay
 from score_chassis.store import NewEvent
+from score_chassis.testing.service import TEST_SECRET, bearer, serving
 from score_contracts.events import EnterpriseRegistered, Headcount
 from score_contracts.subjects import STREAMS, subject_for
+from score_enrolment.main import build_app as build_enrolment
+from score_enrolment.settings import EnrolmentSettings
 from score_indicators.main import MIGRATIONS
 from score_indicators.projection import project
 
@@ -89,6 +92,27 @@ async def consume_stream(database: Database, nats: NatsConnection, count: int) -
     return count / elapsed
 
 
+async def http_registrations(url: str, nats_url: str, count: int) -> float:
+    """`POST /v1/enterprises` through the whole app in-process (no network): requests/s."""
+    settings = EnrolmentSettings(database_url=url, nats_url=nats_url, auth_secret=TEST_SECRET)
+    body = {
+        "name": "Bench",
+        "tax_id": "0",
+        "region": "oruro",
+        "sector": "manufacturing",
+        "chamber": "CNI",
+        "workforce": {"women": 50, "men": 50},
+    }
+    async with serving(build_enrolment(settings)) as client:
+        started = time.perf_counter()
+        for n in range(count):
+            response = await client.post(
+                "/v1/enterprises", json={**body, "tax_id": f"{n}"}, headers=bearer("staff")
+            )
+            assert response.status_code == 201, response.text
+        return count / (time.perf_counter() - started)
+
+
 async def fresh_postgres(server: str) -> str:
     name = f"score_bench_{uuid.uuid4().hex[:8]}"
     admin = create_async_engine(server, isolation_level="AUTOCOMMIT")
@@ -132,7 +156,22 @@ async def run(count: int) -> list[tuple[str, str, float]]:
             ]
             await nats.close()
             await database.dispose()
+            rows.append(
+                (
+                    backend,
+                    "HTTP register enterprise (in-process)",
+                    await http_registrations(
+                        await _empty(backend, workdir), server_.url, count // 3
+                    ),
+                )
+            )
     return rows
+
+
+async def _empty(backend: str, workdir: Path) -> str:
+    if backend == "sqlite":
+        return f"sqlite+aiosqlite:///{workdir / 'http.db'}"
+    return await fresh_postgres(os.environ["SCORE_TEST_POSTGRES_URL"])
 
 
 def main() -> None:
@@ -140,8 +179,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=3000)
     args = parser.parse_args()
     rows = asyncio.run(run(args.events))
-    print(f"\n{args.events} events each\n")
-    print(f"{'backend':<10} {'step':<40} {'events/s':>10}")
+    print(f"\n{args.events} events each (HTTP: a third as many requests)\n")
+    print(f"{'backend':<10} {'step':<40} {'per second':>10}")
     for backend, name, rate in rows:
         print(f"{backend:<10} {name:<40} {rate:>10,.0f}")
 
