@@ -26,6 +26,8 @@ def test_the_demo_scenario_reproduces_the_factsheet(system: System) -> None:
     assert values["modules_completed_m1"] == 63
     assert values["modules_completed_m5"] == 54
     assert values["case_studies_published"] == 3
+    assert values["visits_completed"] == 3
+    assert values["improvements_recorded"] == 3
 
     again = load_scenario(urls, system.admin_token(), out=io.StringIO())
     assert again == values  # loading twice changes nothing

@@ -59,6 +59,7 @@ def load_scenario(urls: dict[str, str], token: str, *, out: Any = sys.stdout) ->
         answers: dict[str, dict[str, Any]] = {}
         scenario = list(requests())
         completions = sum(r.path.endswith("/completions") for r in scenario)
+        visits = sum(r.path.endswith("/completion") for r in scenario)
         for done, request in enumerate(scenario, start=1):
             _send(http, urls, request, answers)
             if done % 50 == 0 or done == len(scenario):
@@ -67,8 +68,8 @@ def load_scenario(urls: dict[str, str], token: str, *, out: Any = sys.stdout) ->
         deadline = time.monotonic() + 60
         while True:  # the indicators follow the stream: wait until they have caught up
             values: dict[str, Any] = http.get(indicators_url).json()["indicators"]
-            # Completions are the last events of each enterprise's story.
-            if values["modules_completed"] >= completions:
+            # Completions are the last events of each enterprise's and each visit's story.
+            if values["modules_completed"] >= completions and values["visits_completed"] >= visits:
                 return values
             if time.monotonic() > deadline:
                 raise ScenarioFailed("the indicators did not catch up within 60 s")
@@ -90,6 +91,10 @@ def _send(
         raise ScenarioFailed(f"{request.key}: {response.status_code} {response.text}")
     if request.remember:
         answers[request.remember] = response.json()
+
+
+def _not_known_yet(response: httpx.Response) -> bool:
+    return response.status_code == 409 and response.json().get("type") == "/problems/not-known-yet"
 
 
 def print_factsheet(values: dict[str, Any], *, out: Any = sys.stdout) -> None:

@@ -174,6 +174,32 @@ def requests() -> Iterator[Request]:
                     "enrolment": f"enrolment-{n}-{module}.enrolment_id",
                 },
             )
+        if n in NAMED:
+            # The factsheet's before-and-after pictures: a trainer's visit after Module 1.
+            yield Request(
+                key=f"demo-visit-{n}",
+                service="visits",
+                path="/v1/visits",
+                body={
+                    "enterprise_id": "{enterprise}",
+                    "trainer_id": "{trainer}",
+                    "module": 1,
+                    "scheduled_for": _day(year, 4, 10),
+                },
+                needs={"enterprise": f"enterprise-{n}.id", "trainer": f"trainer-{n}.id"},
+                remember=f"visit-{n}",
+            )
+            yield Request(
+                key=f"demo-visit-completion-{n}",
+                service="visits",
+                path="/v1/visits/{visit}/completion",
+                body={
+                    "completed_on": _day(year, 4, 10),
+                    "duration_hours": "4",
+                    "improvements": [IMPROVEMENTS[n]],
+                },
+                needs={"visit": f"visit-{n}.id"},
+            )
         if n in CASE_STUDIES:
             yield Request(
                 key=f"demo-case-study-{n}",
