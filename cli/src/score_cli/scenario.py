@@ -4,7 +4,8 @@ Since 2013: 63 enterprises trained in La Paz, Cochabamba and Santa Cruz (54 of t
 Modules 1 and 5), over 530 workers and managers trained, over 11,800 employees benefiting,
 31 trainers trained of whom 42 % women, 22 of them certified. The three enterprises the
 factsheet names (Boshami, Delizia, Tusequis) are here with their case studies; the others
-are numbered. Every figure is made by events through the public API, not written anywhere.
+are numbered; the three are visited after Module 1 and their improvements recorded. Every
+figure is made by events through the public API, not written anywhere.
 """
 
 from __future__ import annotations
