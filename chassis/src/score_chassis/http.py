@@ -84,6 +84,7 @@ def create_app(
         # outbox and are published when it is back. It is reported, not required.
         checks["nats"] = "ok" if runtime.nats.connected else "disconnected"
         checks["outbox_pending"] = await runtime.relay.pending_count() if ready else None
+        checks["dead_letters"] = await runtime.dead_letter_count() if ready else None
         checks["consumers"] = {c.name: {"lag": c.lag} for c in runtime.consumers}
         return JSONResponse(
             {"status": "ready" if ready else "unready", "checks": checks},

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from score_chassis.consumer import IdempotentConsumer, Subscription
 from score_chassis.database import Database
 from score_chassis.idempotency import forget_expired
@@ -18,6 +20,7 @@ from score_chassis.logs import get_logger
 from score_chassis.migrate import migrate
 from score_chassis.relay import OutboxRelay
 from score_chassis.settings import ServiceSettings
+from score_chassis.tables import dead_letters
 from score_contracts.subjects import STREAMS
 
 log = get_logger(__name__)
@@ -96,6 +99,11 @@ class Runtime:
             except Exception as error:  # NATS went away again: wait for it
                 log.warning("stream.provision_failed", error=repr(error))
                 await asyncio.sleep(1.0)
+
+    async def dead_letter_count(self) -> int:
+        async with self.database.transaction(write=False) as conn:
+            result = await conn.execute(sa.select(sa.func.count()).select_from(dead_letters))
+            return int(result.scalar_one())
 
     @property
     def idempotency_ttl(self) -> dt.timedelta:
