@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 import nats
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from score_chassis.consumer import IdempotentConsumer, Subscription
@@ -203,6 +204,30 @@ async def test_an_event_handled_but_not_acknowledged_is_not_applied_again(
         await wait_for(lambda: consumer.crashed, within=10)
         await wait_for(lambda: consumer.lag == 0, within=15)  # redelivered and acked
         assert await count_handled(database, event.event_id) == 1
+    finally:
+        await consumer.stop()
+        await connection.close()
+
+
+async def test_a_database_outage_never_turns_an_event_into_a_dead_letter(
+    database: Database, nats_url: str, publish: Callable[..., object]
+) -> None:
+    event = recorded(8)
+    failures = {"left": 4}  # more attempts than max_deliver allows a handler
+
+    async def database_away(conn: AsyncConnection, envelope: Envelope[Event]) -> None:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise OperationalError("SELECT 1", {}, ConnectionRefusedError("database away"))
+        await record(conn, envelope)
+
+    consumer, connection = await run_consumer(
+        database, nats_url, database_away, max_deliver=2, outage_retry=0.05
+    )
+    try:
+        await publish(envelope_json(event))  # type: ignore[operator]
+        await wait_for(lambda: count_handled(database, event.event_id), within=15)
+        assert await dead_lettered(database) == []
     finally:
         await consumer.stop()
         await connection.close()

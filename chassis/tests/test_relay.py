@@ -8,6 +8,7 @@ import datetime as dt
 from collections.abc import AsyncIterator
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from score_chassis import store
 from score_chassis.database import Database
@@ -147,3 +148,30 @@ async def test_no_event_is_skipped_when_transactions_commit_out_of_position_orde
     assert positions[early.event_id] < positions[late.event_id]
     ids = [h["Nats-Msg-Id"] for h, _ in await stream_messages(nats_url, "SCORE_ENROLMENT")]
     assert ids == [late.event_id, early.event_id]
+
+
+async def test_the_relay_outlives_a_database_failure(
+    database: Database, connection: NatsConnection, nats_url: str
+) -> None:
+    relay = OutboxRelay(database, connection, poll_seconds=0.05)
+    publish_pending = relay.publish_pending
+    failures = {"left": 2}
+
+    async def failing_at_first() -> int:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise OperationalError("SELECT", {}, ConnectionRefusedError("database away"))
+        return await publish_pending()
+
+    relay.publish_pending = failing_at_first  # type: ignore[method-assign]
+    event = registered(99)
+    await append(database, event)
+    relay.start()
+    try:
+        async with asyncio.timeout(10):
+            await relay.drained()
+    finally:
+        await relay.stop()
+    assert failures["left"] == 0
+    ids = [h["Nats-Msg-Id"] for h, _ in await stream_messages(nats_url, "SCORE_ENROLMENT")]
+    assert ids == [event.event_id]

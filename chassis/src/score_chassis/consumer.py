@@ -25,6 +25,8 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import Error as JetStreamError
 from nats.js.errors import NotFoundError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from score_chassis.database import Database
@@ -79,6 +81,7 @@ class IdempotentConsumer:
         max_deliver: int = 5,
         ack_wait: float = 30.0,
         fetch_timeout: float = 1.0,
+        outage_retry: float = 5.0,
         replicas: int = 1,
     ) -> None:
         self.subscription = subscription
@@ -88,6 +91,7 @@ class IdempotentConsumer:
         self.max_deliver = max_deliver
         self.ack_wait = ack_wait
         self.fetch_timeout = fetch_timeout
+        self.outage_retry = outage_retry
         self.replicas = replicas
         self.lag: int | None = None
         self._task: asyncio.Task[None] | None = None
@@ -103,7 +107,7 @@ class IdempotentConsumer:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
 
     async def _run(self) -> None:
@@ -117,8 +121,12 @@ class IdempotentConsumer:
                 await self._consume()
             except (NatsError, JetStreamError, ConnectionError, TimeoutError) as error:
                 log.warning("consumer.interrupted", consumer=self.name, error=repr(error))
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+            except Exception as error:
+                # The database, most likely: never give up. The type only: a database
+                # error's text can quote the payload. Unacknowledged messages come again.
+                log.warning("consumer.interrupted", consumer=self.name, error=type(error).__name__)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
     async def _consume(self) -> None:
         js = self.nats.jetstream
@@ -131,22 +139,29 @@ class IdempotentConsumer:
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
             ack_wait=self.ack_wait,
-            max_deliver=self.max_deliver,
+            # Unlimited on the server: JetStream would silently stop delivering a message
+            # after max_deliver attempts, counting redeliveries after a crash or a database
+            # outage too. The limit is kept here, for handler failures only, with a record.
+            max_deliver=-1,
             max_ack_pending=max(1000, self.batch_size * 4),
             filter_subjects=list(self.subscription.filter_subjects) or None,
         )
         await js.add_consumer(spec.name, config)
         pull = await js.pull_subscribe_bind(durable=self.name, stream=spec.name)
         log.info("consumer.started", consumer=self.name, stream=spec.name)
-        while True:
-            try:
-                messages = await pull.fetch(self.batch_size, timeout=self.fetch_timeout)
-            except (NatsTimeoutError, TimeoutError):
-                await self._measure_lag()
-                continue
-            except NotFoundError:
-                raise ConnectionError("consumer vanished") from None
-            await self.handle_batch(messages)
+        try:
+            while True:
+                try:
+                    messages = await pull.fetch(self.batch_size, timeout=self.fetch_timeout)
+                except (NatsTimeoutError, TimeoutError):
+                    await self._measure_lag()
+                    continue
+                except NotFoundError:
+                    raise ConnectionError("consumer vanished") from None
+                await self.handle_batch(messages)
+        finally:
+            with contextlib.suppress(Exception):
+                await pull.unsubscribe()
 
     async def rebuild(self) -> None:
         """Drop the view and consume the stream again from its start.
@@ -256,7 +271,10 @@ class IdempotentConsumer:
                 deliveries=deliveries,
                 error=type(error).__name__,
             )
-            if deliveries >= self.max_deliver:
+            if _is_outage(error):
+                # Not the event's fault: it must not end as a dead letter. Try again later.
+                await msg.nak(delay=self.outage_retry)
+            elif deliveries >= self.max_deliver:
                 await self._dead_letter(
                     msg, f"handler failed {deliveries} times: {error!r}", event_id=envelope.id
                 )
@@ -319,6 +337,13 @@ class IdempotentConsumer:
         # The error text can quote the payload, which holds personal data: keep it in the
         # dead-letter record, out of the logs.
         log.error("consumer.dead_lettered", consumer=self.name, event_id=event_id)
+
+
+def _is_outage(error: Exception) -> bool:
+    """Whether the database (not the event) failed: a lost or refused connection, a timeout."""
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, OperationalError | InterfaceError | SQLAlchemyTimeoutError | OSError)
 
 
 @contextlib.contextmanager

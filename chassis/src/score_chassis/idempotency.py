@@ -24,6 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from score_chassis.auth import InvalidToken, TokenAuthority
 from score_chassis.database import Database
+from score_chassis.decider import Refused
+from score_chassis.problems import VersionMismatch
+from score_chassis.store import ConcurrencyError
 from score_chassis.tables import idempotency_keys
 
 Answer = TypeVar("Answer", bound=BaseModel)
@@ -142,8 +145,11 @@ async def write_once(
 
     try:
         return answer(await execute(after_append=remember))
-    except IntegrityError:
-        # The same key raced us and won: its transaction committed, ours rolled back.
+    except (IntegrityError, Refused, VersionMismatch, ConcurrencyError):
+        # A copy of this request with the same key may have raced us and won: either its
+        # key collided with ours, or it committed first and ours was then decided against
+        # the state it made (refused as a repeat, or at a version no longer current). The
+        # client asked once: it gets the first answer.
         previous = await _previous(database, idempotency, ttl)
         if previous is None:
             raise

@@ -92,7 +92,7 @@ class OutboxRelay:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
 
     async def drained(self) -> None:
@@ -107,17 +107,28 @@ class OutboxRelay:
             return int(result.scalar_one())
 
     async def _run(self) -> None:
-        async with self._leadership():
-            while True:
-                await self.nats.ready.wait()
-                try:
-                    published = await self.publish_pending()
-                except (NatsError, JetStreamError, TimeoutError, ConnectionError) as error:
-                    log.warning("relay.publish_failed", error=str(error) or type(error).__name__)
-                    await self._sleep_or_wakeup(self.poll_seconds)
-                    continue
-                if published < self.batch_size:
-                    await self._sleep_or_wakeup(self.poll_seconds)
+        # The relay never gives up: whatever fails (NATS, the database), it waits and goes
+        # on, the outbox keeping everything until then.
+        while True:
+            try:
+                async with self._leadership():
+                    await self._relay()
+            except Exception as error:
+                # The type only: a database error's text can quote event data.
+                log.warning("relay.interrupted", error=type(error).__name__)
+                await asyncio.sleep(self.poll_seconds)
+
+    async def _relay(self) -> None:
+        while True:
+            await self.nats.ready.wait()
+            try:
+                published = await self.publish_pending()
+            except (NatsError, JetStreamError, TimeoutError, ConnectionError) as error:
+                log.warning("relay.publish_failed", error=str(error) or type(error).__name__)
+                await self._sleep_or_wakeup(self.poll_seconds)
+                continue
+            if published < self.batch_size:
+                await self._sleep_or_wakeup(self.poll_seconds)
 
     @contextlib.asynccontextmanager
     async def _leadership(self) -> Any:
@@ -135,7 +146,17 @@ class OutboxRelay:
                 await asyncio.sleep(self.poll_seconds)
             await conn.commit()
             log.info("relay.leader")
-            yield
+            try:
+                yield
+            finally:
+                # A pooled connection would keep a session lock after we give it back.
+                try:
+                    await conn.execute(
+                        sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _RELAY_LOCK_KEY}
+                    )
+                    await conn.commit()
+                except Exception:  # the connection is broken: make sure it is not reused
+                    await conn.invalidate()
 
     async def _sleep_or_wakeup(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

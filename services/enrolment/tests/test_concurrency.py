@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from score_chassis import idempotency
 from score_chassis.testing.service import bearer, serving
 from score_enrolment.main import build_app
 from score_enrolment.settings import EnrolmentSettings
@@ -112,3 +113,40 @@ async def test_concurrent_registrations_of_one_tax_id_register_one(
     }
     listed = (await client.get("/v1/enterprises", headers=STAFF)).json()["items"]
     assert len(listed) == 1
+
+
+async def test_a_retry_racing_its_original_gets_the_original_answer(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The original is slow between its key look-up and its decision (a busy server); the
+    # retry looks its key up before the original commits, then is decided after it, against
+    # a state where the module is already completed. The client asked once: same answer.
+    enterprise_id, enrolment_id = await enrolled(client)
+    trained = await client.post(
+        f"/v1/enterprises/{enterprise_id}/trainings",
+        json={**TRAINING, "enrolment_id": enrolment_id},
+        headers=STAFF,
+    )
+    assert trained.status_code == 201, trained.text
+    look_up = idempotency._previous
+    first = asyncio.Event()
+
+    async def slow_first_look_up(*args: Any) -> Any:
+        found = await look_up(*args)
+        if not first.is_set():
+            first.set()
+            await asyncio.sleep(0.3)
+        return found
+
+    monkeypatch.setattr(idempotency, "_previous", slow_first_look_up)
+    keyed = {**STAFF, "Idempotency-Key": "complete-module-1"}
+    url = f"/v1/enterprises/{enterprise_id}/completions"
+    body = {"enrolment_id": enrolment_id, "completed_on": "2016-07-01"}
+
+    async def retry() -> httpx.Response:
+        await first.wait()
+        return await client.post(url, json=body, headers=keyed)
+
+    original, retried = await asyncio.gather(client.post(url, json=body, headers=keyed), retry())
+    assert original.status_code == retried.status_code == 201, retried.text
+    assert retried.json() == original.json()

@@ -26,7 +26,7 @@ BACKENDS = ("sqlite", "postgres")
 
 def _docker_postgres() -> Iterator[str | None]:
     try:
-        from testcontainers.postgres import PostgresContainer
+        from testcontainers.community.postgres import PostgresContainer
     except ImportError:
         yield None
         return
