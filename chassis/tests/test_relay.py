@@ -6,13 +6,19 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 from sqlalchemy.exc import OperationalError
 
 from score_chassis import store
 from score_chassis.database import Database
-from score_chassis.jetstream import NatsConnection, ensure_stream
+from score_chassis.jetstream import (
+    DUPLICATE_WINDOW_SECONDS,
+    NatsConnection,
+    ensure_stream,
+    stream_config,
+)
 from score_chassis.nats_server import NatsServer
 from score_chassis.relay import OutboxRelay
 from score_chassis.store import NewEvent
@@ -175,3 +181,16 @@ async def test_the_relay_outlives_a_database_failure(
     assert failures["left"] == 0
     ids = [h["Nats-Msg-Id"] for h, _ in await stream_messages(nats_url, "SCORE_ENROLMENT")]
     assert ids == [event.event_id]
+
+
+async def test_only_the_producer_changes_an_existing_stream(connection: NatsConnection) -> None:
+    js = connection.jetstream
+    spec = STREAMS["enrolment"]
+    # Someone configured the stream otherwise (an operator, an older version).
+    await js.update_stream(replace(stream_config(spec), duplicate_window=60.0))
+
+    await ensure_stream(js, spec, update_existing=False)  # a consumer or a tool
+    assert (await js.stream_info(spec.name)).config.duplicate_window == 60.0
+
+    await ensure_stream(js, spec)  # the producer
+    assert (await js.stream_info(spec.name)).config.duplicate_window == DUPLICATE_WINDOW_SECONDS

@@ -167,6 +167,7 @@ def test_up_runs_the_system_stops_cleanly_and_keeps_its_data(tmp_path: Path) -> 
         )  # fmt: skip
         assert intruder.returncode == 1
         assert "another `score up`" in intruder.stderr
+        assert (data_dir / "system.json").exists()  # the refused one left it as it was
 
         assert up.stop(signal.SIGTERM) == 0, up.output()
         assert [pid for pid in up.children if _alive(pid)] == []

@@ -132,7 +132,7 @@ class IdempotentConsumer:
         js = self.nats.jetstream
         spec = self.subscription.stream
         # Producers create their streams; a consumer that starts first creates the same one.
-        await ensure_stream(js, spec, replicas=self.replicas)
+        await ensure_stream(js, spec, replicas=self.replicas, update_existing=False)
         await self._restart_if_the_view_was_cleared()
         config = ConsumerConfig(
             durable_name=self.name,

@@ -23,7 +23,9 @@ class Database:
         parsed = make_url(url)
         self.url = url
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
-        options: dict[str, Any] = {"echo": echo}
+        # Bound parameters hold event data (names, tax ids): keep them out of error messages,
+        # which end up in logs.
+        options: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if self.is_sqlite:
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -43,7 +45,7 @@ class Database:
                 yield conn
 
     async def ping(self) -> None:
-        async with self.engine.connect() as conn:
+        async with self.transaction(write=False) as conn:  # no write lock for a probe
             await conn.execute(sa.text("SELECT 1"))
 
     async def dispose(self) -> None:

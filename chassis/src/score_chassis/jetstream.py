@@ -39,8 +39,15 @@ def stream_config(spec: StreamSpec, *, replicas: int = 1) -> StreamConfig:
     )
 
 
-async def ensure_stream(js: JetStreamContext, spec: StreamSpec, *, replicas: int = 1) -> None:
-    """Create the stream, or bring an existing one to our configuration."""
+async def ensure_stream(
+    js: JetStreamContext, spec: StreamSpec, *, replicas: int = 1, update_existing: bool = True
+) -> None:
+    """Create the stream, or bring an existing one to our configuration.
+
+    Only the producer updates (`update_existing`): a consumer or a tool that merely needs the
+    stream to exist creates it when missing and otherwise leaves its configuration alone, so
+    that, say, a tool run with default settings does not scale a cluster's R3 stream to R1.
+    """
     config = stream_config(spec, replicas=replicas)
     try:
         await js.add_stream(config)
@@ -48,7 +55,8 @@ async def ensure_stream(js: JetStreamContext, spec: StreamSpec, *, replicas: int
         # 10058: the stream exists with a different configuration.
         if error.err_code != 10058:
             raise
-        await js.update_stream(config)
+        if update_existing:
+            await js.update_stream(config)
 
 
 class NatsConnection:

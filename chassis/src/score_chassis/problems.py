@@ -12,9 +12,12 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from score_chassis.decider import Invalid, NotKnownYet, Refused
+from score_chassis.logs import get_logger
 from score_chassis.store import ConcurrencyError
 
 PROBLEM_JSON = "application/problem+json"
+
+log = get_logger(__name__)
 
 RETRY_AFTER_SECONDS = 1
 """What a `NotKnownYet` refusal suggests waiting before a retry: events usually arrive in
@@ -144,6 +147,18 @@ def install_problem_handlers(app: FastAPI) -> None:
             "/problems/concurrent-change",
             detail="the resource changed while the request was decided; retry",
             rule="concurrent-change",
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+        # The type only: the text of a database error can quote personal data.
+        log.error("request.failed", path=request.url.path, error=type(error).__name__)
+        return problem(
+            request,
+            500,
+            "Internal server error",
+            "about:blank",
+            detail="the request failed: retry it with the same Idempotency-Key, or ask operators",
         )
 
     @app.exception_handler(StarletteHTTPException)

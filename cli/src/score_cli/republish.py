@@ -60,7 +60,7 @@ async def _republish(
     try:
         async with asyncio.timeout(10):
             await nats.ready.wait()
-        await ensure_stream(nats.jetstream, STREAMS[service])
+        await ensure_stream(nats.jetstream, STREAMS[service], update_existing=False)
         return await OutboxRelay(database, nats).republish(after=after, until=until)
     finally:
         await nats.close()

@@ -250,8 +250,8 @@ class System:
                 _signal_group(running.process, signal.SIGKILL)
                 running.process.wait()
         self.nats.stop()
-        forget_system(self.data_dir)
-        if self._lock is not None:
+        if self._lock is not None:  # only the holder speaks for the data folder
+            forget_system(self.data_dir)
             self._lock.close()
             self._lock = None
 
