@@ -60,9 +60,14 @@ async def handle(
                 history = await store.load(conn, stream_id)
                 state = decider.fold(r.payload() for r in history)
                 version = len(history)
-                if expected_version is not None and expected_version != version:
-                    raise VersionMismatch(expected_version, version)
+                stale = expected_version is not None and expected_version != version
+                # A stale version is answered before any rule, except for an aggregate that
+                # does not exist: that is a 404 (the decider's), not a version to retry at.
+                if stale and version > 0:
+                    raise VersionMismatch(expected_version or 0, version)
                 new = decider.decide(command, state)
+                if stale:
+                    raise VersionMismatch(expected_version or 0, version)
                 after = decider.fold(new, state)
                 new_version = await store.append(
                     conn,

@@ -708,3 +708,12 @@ async def test_every_valid_token_reads(client: httpx.AsyncClient, name: str, tok
     response = await client.get(path, headers=TOKENS[token]())
     expected = 200 if token in WRITE_STATUS else 401
     assert response.status_code == expected, response.text
+
+
+async def test_if_match_on_an_unknown_enterprise_is_404(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/v1/enterprises/no-such-enterprise/withdrawal",
+        json={"reason": "closed"},
+        headers={**STAFF, "If-Match": '"3"'},
+    )
+    assert response.status_code == 404, response.text

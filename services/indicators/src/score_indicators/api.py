@@ -11,12 +11,12 @@ from pydantic import BaseModel, Field
 
 from score_chassis.api import RuntimeDep
 from score_chassis.auth import Reader
-from score_chassis.problems import PROBLEM_RESPONSES
+from score_chassis.problems import problem_responses
 from score_contracts.reference import DEFAULT_COUNTRY, check_region
 from score_indicators.indicators import Scope, Value, compute
 from score_indicators.programme import Programme
 
-router = APIRouter(prefix="/v1", tags=["indicators"], responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/v1", tags=["indicators"])
 
 
 class IndicatorsView(BaseModel):
@@ -35,7 +35,11 @@ def _invalid(field: str, message: str) -> RequestValidationError:
     )
 
 
-@router.get("/indicators", summary="The programme's indicators for a scope")
+@router.get(
+    "/indicators",
+    summary="The programme's indicators for a scope",
+    responses=problem_responses(401, 403, 422),
+)
 async def get_indicators(
     request: Request,
     runtime: RuntimeDep,

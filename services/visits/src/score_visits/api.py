@@ -251,7 +251,7 @@ async def cancel_visit(
     "/visits/{visit_id}",
     summary="A visit",
     description="The `ETag` header carries the visit's version, for `If-Match` on a write.",
-    responses=_problems(401, 403, 404),
+    responses=_problems(401, 404),
 )
 async def get_visit(
     visit_id: VisitId, runtime: RuntimeDep, principal: Reader, response: Response
@@ -270,7 +270,7 @@ async def get_visit(
     "/visits",
     summary="An enterprise's visits, with where each stands",
     description="Oldest scheduled first. A chamber sees only the visits in its regions.",
-    responses=_problems(401, 403, 422),
+    responses=_problems(401, 422),
 )
 async def list_visits(
     runtime: RuntimeDep,
