@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Header, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from score_chassis.runtime import Runtime
+from score_chassis.settings import DEFAULT_TIMEZONE
 from score_chassis.store import Causation
 
 
@@ -72,16 +74,26 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+_programme_zone = ZoneInfo(DEFAULT_TIMEZONE)
+
+
+def set_programme_timezone(name: str) -> None:
+    """The zone whose calendar business dates follow (`SCORE_TIMEZONE`)."""
+    global _programme_zone
+    _programme_zone = ZoneInfo(name)
+
+
+def today() -> dt.date:
+    """Today in the programme's zone: 21:00 in La Paz is still today there, not tomorrow."""
+    return dt.datetime.now(_programme_zone).date()
+
+
 def _not_in_future(value: dt.date) -> dt.date:
     # A business date records what happened. One day of slack covers a client in a time
-    # zone ahead of the server.
-    if value > dt.date.today() + dt.timedelta(days=1):
+    # zone ahead of the programme's.
+    if value > today() + dt.timedelta(days=1):
         raise ValueError("is in the future")
     return value
 
 
 PastDate = Annotated[dt.date, AfterValidator(_not_in_future)]
-
-
-def today() -> dt.date:
-    return dt.date.today()

@@ -13,6 +13,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from score_chassis.api import set_programme_timezone
 from score_chassis.asyncapi import asyncapi_document
 from score_chassis.auth import Revocations, TokenAuthority
 from score_chassis.logs import get_logger
@@ -46,6 +47,7 @@ def create_app(
 
     app = FastAPI(title=title, description=description, version="1", lifespan=lifespan)
     app.state.runtime = runtime
+    set_programme_timezone(runtime.settings.timezone)
     app.state.tokens = TokenAuthority(secret.get_secret_value())
     app.state.revocations = revocations
     install_problem_handlers(app)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_TIMEZONE = "America/La_Paz"
 
 
 class ServiceSettings(BaseSettings):
@@ -27,9 +30,23 @@ class ServiceSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8100
     country: str = Field(default="bo", pattern=r"^[a-z]{2}$")
+    timezone: str = Field(
+        default=DEFAULT_TIMEZONE,
+        description="The IANA zone whose calendar business dates follow (the default 'today')",
+    )
     stream_replicas: int = Field(default=1, ge=1, le=5)
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "info"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {name!r}, e.g. America/La_Paz") from None
+        return name
+
     relay_batch_size: int = Field(default=500, ge=1)
     relay_poll_seconds: float = Field(default=1.0, gt=0)
     consumer_batch_size: int = Field(default=200, ge=1)
