@@ -15,13 +15,17 @@ from collections.abc import Callable, Iterable
 from typing import Annotated, Any, Final, Literal, get_args
 
 import jwt
+import sqlalchemy as sa
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from nats.js.errors import BucketNotFoundError
 from pydantic import BaseModel, ConfigDict
 
+from score_chassis import upsert
+from score_chassis.database import Database
 from score_chassis.jetstream import NatsConnection
 from score_chassis.logs import get_logger
+from score_chassis.tables import revoked_tokens
 from score_contracts.ids import uuid7
 
 log = get_logger(__name__)
@@ -110,23 +114,32 @@ class TokenAuthority:
 
 
 class Revocations:
-    """The set of revoked token ids, kept current from the shared key-value bucket."""
+    """The set of revoked token ids, kept current from the shared key-value bucket.
 
-    def __init__(self, nats: NatsConnection) -> None:
+    Each id is also kept in the service's own database, and loaded from it before the
+    service answers anyone: a service restarted while NATS is away still refuses every token
+    it has ever seen revoked.
+    """
+
+    def __init__(self, nats: NatsConnection, database: Database) -> None:
         self.nats = nats
+        self.database = database
         self.revoked: set[str] = set()
         self._task: asyncio.Task[None] | None = None
 
     def __contains__(self, token_id: object) -> bool:
         return token_id in self.revoked
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        async with self.database.transaction(write=False) as conn:
+            known = await conn.execute(sa.select(revoked_tokens.c.token_id))
+            self.revoked.update(known.scalars())
         self._task = asyncio.create_task(self._watch(), name="revocations")
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
 
     async def _watch(self) -> None:
@@ -137,10 +150,19 @@ class Revocations:
                 watcher = await kv.watchall()
                 async for entry in watcher:
                     if entry is not None and entry.key and entry.operation is None:
-                        self.revoked.add(entry.key)
+                        await self._remember(entry.key)
             except Exception as error:  # NATS went away: the watch resumes when it is back
-                log.warning("auth.revocation_watch_interrupted", error=repr(error))
+                log.warning("auth.revocation_watch_interrupted", error=type(error).__name__)
                 await asyncio.sleep(1.0)
+
+    async def _remember(self, token_id: str) -> None:
+        self.revoked.add(token_id)
+        async with self.database.transaction() as conn:
+            await conn.execute(
+                upsert.insert(conn, revoked_tokens)
+                .values(token_id=token_id, revoked_at=dt.datetime.now(dt.UTC))
+                .on_conflict_do_nothing()
+            )
 
 
 async def bucket(nats: NatsConnection) -> Any:

@@ -33,12 +33,12 @@ def create_app(
     secret = runtime.settings.auth_secret
     if secret is None:
         raise RuntimeError("SCORE_AUTH_SECRET is not set: it signs and verifies every token")
-    revocations = Revocations(runtime.nats)
+    revocations = Revocations(runtime.nats, runtime.database)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
-        revocations.start()
+        await revocations.start()  # before answering anyone
         try:
             yield
         finally:

@@ -66,3 +66,10 @@ idempotency_keys = sa.Table(
     sa.Column("response", sa.JSON, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, index=True),
 )
+
+revoked_tokens = sa.Table(
+    "revoked_tokens",
+    metadata,
+    sa.Column("token_id", sa.String(64), primary_key=True),
+    sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=False),
+)

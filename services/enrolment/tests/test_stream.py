@@ -16,6 +16,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from nats.js.errors import NotFoundError
 
 from score_chassis.auth import TokenAuthority, revoke
+from score_chassis.nats_server import free_port
 from score_chassis.testing.service import TEST_SECRET, serving
 from score_chassis.testing.streams import wait_for
 from score_contracts.events import BY_TYPE, CATALOGUE
@@ -184,3 +185,23 @@ async def test_a_revoked_token_is_refused(client: httpx.AsyncClient, app: FastAP
     await wait_for(refused)
     other = {"Authorization": f"Bearer {authority.issue('reader')}"}
     assert (await client.get("/v1/enterprises", headers=other)).status_code == 200
+
+
+async def test_a_revoked_token_stays_refused_after_a_restart_without_nats(
+    settings: EnrolmentSettings, client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    authority = TokenAuthority(TEST_SECRET)
+    token = authority.issue("reader")
+    headers = {"Authorization": f"Bearer {token}"}
+    runtime = app.state.runtime
+    await wait_for(runtime.nats.ready.is_set)
+    await revoke(runtime.nats, authority.verify(token).token_id)
+
+    async def refused() -> bool:
+        return (await client.get("/v1/enterprises", headers=headers)).status_code == 401
+
+    await wait_for(refused)
+    # The same database, restarted while NATS is unreachable.
+    offline = settings.model_copy(update={"nats_url": f"nats://127.0.0.1:{free_port()}"})
+    async with serving(build_app(offline)) as restarted:
+        assert (await restarted.get("/v1/enterprises", headers=headers)).status_code == 401
