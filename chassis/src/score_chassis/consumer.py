@@ -164,33 +164,8 @@ class IdempotentConsumer:
                 await pull.unsubscribe()
 
     async def rebuild(self) -> None:
-        """Drop the view and consume the stream again from its start.
-
-        The view and this consumer's inbox rows are cleared in one transaction, then the
-        durable consumer is deleted so that it is made again from the stream's first message.
-        Should the delete fail (NATS gone meanwhile) it is raised, and the next start of the
-        consumer, finding a durable that has acknowledged messages its database does not
-        remember, deletes it then; so does a start after the process stopped half-way.
-        Replicas sharing the durable find it gone and make it again.
-        """
-        clear = self.subscription.clear
-        if clear is None:
-            raise ValueError(f"the view of {self.name} cannot be cleared, so not rebuilt")
-        stream = self.subscription.stream.name
-        async with self._rebuilding:
-            # Fails while NATS is away, before anything is cleared.
-            await self.nats.jetstream.stream_info(stream)
-            await self.stop()
-            try:
-                async with self.database.transaction() as conn:
-                    await clear(conn)
-                    await conn.execute(inbox.delete().where(inbox.c.consumer == self.name))
-                self.lag = None
-                log.info("consumer.rebuilding", consumer=self.name)
-                with contextlib.suppress(NotFoundError):
-                    await self.nats.jetstream.delete_consumer(stream, self.name)
-            finally:
-                self.start()
+        """Drop the view and consume the stream again from its start (see `rebuild`)."""
+        await rebuild([self])
 
     async def _restart_if_the_view_was_cleared(self) -> None:
         # The durable's position is only true of the database that handled those messages:
@@ -344,6 +319,47 @@ def _is_outage(error: Exception) -> bool:
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return True
     return isinstance(error, OperationalError | InterfaceError | SQLAlchemyTimeoutError | OSError)
+
+
+async def rebuild(consumers: Sequence[IdempotentConsumer]) -> None:
+    """Drop a view and consume its streams again from their start.
+
+    `consumers` are all those that feed the view (the indicators projection is fed by two).
+    The view and their inbox rows are cleared in one transaction, then each durable consumer
+    is deleted so that it is made again from its stream's first message. Should a delete fail
+    (NATS gone meanwhile) it is raised, and the next start of that consumer, finding a durable
+    that has acknowledged messages its database does not remember, deletes it then; so does a
+    start after the process stopped half-way. Replicas sharing a durable find it gone and make
+    it again.
+    """
+    clears = {c.subscription.clear for c in consumers}
+    if None in clears or not consumers:
+        raise ValueError("a view without a clear function cannot be rebuilt")
+    first = consumers[0]
+    async with contextlib.AsyncExitStack() as locks:
+        for consumer in consumers:
+            await locks.enter_async_context(consumer._rebuilding)
+        for consumer in consumers:  # fails while NATS is away, before anything is cleared
+            await first.nats.jetstream.stream_info(consumer.subscription.stream.name)
+        for consumer in consumers:
+            await consumer.stop()
+        try:
+            async with first.database.transaction() as conn:
+                for clear in clears:
+                    assert clear is not None
+                    await clear(conn)
+                names = [consumer.name for consumer in consumers]
+                await conn.execute(inbox.delete().where(inbox.c.consumer.in_(names)))
+            for consumer in consumers:
+                consumer.lag = None
+                log.info("consumer.rebuilding", consumer=consumer.name)
+                with contextlib.suppress(NotFoundError):
+                    await first.nats.jetstream.delete_consumer(
+                        consumer.subscription.stream.name, consumer.name
+                    )
+        finally:
+            for consumer in consumers:
+                consumer.start()
 
 
 @contextlib.contextmanager

@@ -31,6 +31,8 @@ FACTSHEET = (
     ("trainers_certified", "Trainers certified", "22"),
     ("regions_active", "Regions", "3"),
 )
+NOT_KNOWN_YET_PATIENCE = 120.0
+"""Seconds to keep retrying a request the visits service has no facts for yet."""
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
@@ -84,9 +86,14 @@ def _send(
         for placeholder, name in request.needs.items()
     }
     url = urls[request.service] + _fill(request.path, values)
-    response = http.post(
-        url, json=_fill(request.body, values), headers={"Idempotency-Key": request.key}
-    )
+    body, headers = _fill(request.body, values), {"Idempotency-Key": request.key}
+    response = http.post(url, json=body, headers=headers)
+    deadline = time.monotonic() + NOT_KNOWN_YET_PATIENCE
+    while _not_known_yet(response) and time.monotonic() < deadline:
+        # The visits service learns of enterprises and trainers from the enrolment stream,
+        # a moment after they are recorded: retry, as its answer says.
+        time.sleep(min(float(response.headers.get("Retry-After", "1")), 0.25))
+        response = http.post(url, json=body, headers=headers)
     if response.status_code >= 300:
         raise ScenarioFailed(f"{request.key}: {response.status_code} {response.text}")
     if request.remember:

@@ -37,6 +37,11 @@ TARGETS: dict[str, Target] = {
         "/v1/ops/replay/views",
         "the visits service's views of enterprises and trainers, from SCORE_ENROLMENT",
     ),
+    "indicators-projection": Target(
+        "indicators",
+        "/v1/ops/replay/projection",
+        "the indicators' projection, from SCORE_ENROLMENT and SCORE_VISITS",
+    ),
 }
 
 

@@ -9,24 +9,29 @@ from fastapi import FastAPI
 from score_chassis.consumer import Subscription
 from score_chassis.http import create_app
 from score_chassis.logs import configure_logging
+from score_chassis.replay import replay_router
 from score_chassis.runtime import Runtime
 from score_contracts.subjects import STREAMS
 from score_indicators.api import router
 from score_indicators.programme import load_programme
-from score_indicators.projection import project
+from score_indicators.projection import clear, project
 from score_indicators.settings import IndicatorsSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+FED_BY = ("enrolment", "visits")
+"""The streams the projection is built from, one durable consumer each."""
 
 
 def subscriptions() -> list[Subscription]:
     return [
         Subscription(
-            durable="indicators-projection-enrolment", stream=STREAMS["enrolment"], handler=project
-        ),
-        Subscription(
-            durable="indicators-projection-visits", stream=STREAMS["visits"], handler=project
-        ),
+            durable=f"indicators-projection-{context}",
+            stream=STREAMS[context],
+            handler=project,
+            clear=clear,
+        )
+        for context in FED_BY
     ]
 
 
@@ -40,7 +45,16 @@ def build_app(settings: IndicatorsSettings | None = None) -> FastAPI:
         runtime,
         title="SCORE indicators",
         description="The programme's running totals, progress to targets and milestones.",
-        routers=[router],
+        routers=[
+            router,
+            replay_router(
+                "projection",
+                [s.durable for s in runtime.subscriptions],
+                description="The facts the indicators are counted from, fed by "
+                "`SCORE_ENROLMENT` and `SCORE_VISITS`; until the rebuild is done the "
+                "indicators count only what it has reached.",
+            ),
+        ],
     )
     app.state.programme = load_programme(settings.programme_file)
     return app

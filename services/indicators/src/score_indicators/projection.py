@@ -39,11 +39,18 @@ from score_indicators.tables import (
     completions,
     enrolments,
     enterprises,
+    metadata,
     payments,
     trainers,
     trainings,
     visits,
 )
+
+
+async def clear(conn: AsyncConnection) -> None:
+    """Forget every fact, for a rebuild from the streams."""
+    for table in reversed(metadata.sorted_tables):
+        await conn.execute(table.delete())
 
 
 def money(amount: str) -> int:

@@ -9,9 +9,10 @@ from fastapi import FastAPI
 from score_chassis.consumer import Subscription
 from score_chassis.http import create_app
 from score_chassis.logs import configure_logging
+from score_chassis.replay import replay_router
 from score_chassis.runtime import Runtime
 from score_contracts.subjects import STREAMS
-from score_visits import api, replay, views
+from score_visits import api, views
 from score_visits.settings import VisitsSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -26,6 +27,10 @@ learnt from the enrolment service's events, a moment after they happen there. A 
 needs a fact not yet arrived is refused with `409` and problem type `/problems/not-known-yet`
 and a `Retry-After` header: retry it. See `docs/visits.md`.
 """
+
+REPLAY = """The views of enterprises, enrolments, trainers and certifications, from
+`SCORE_ENROLMENT`. Until the rebuild is done, visits for enterprises the views have not reached
+yet are refused as *not known yet* (409, retryable)."""
 
 
 def subscriptions() -> list[Subscription]:
@@ -46,5 +51,8 @@ def build_app(settings: VisitsSettings | None = None) -> FastAPI:
         settings, context="visits", migrations=[MIGRATIONS], subscriptions=subscriptions()
     )
     return create_app(
-        runtime, title="SCORE visits", description=DESCRIPTION, routers=[api.router, replay.router]
+        runtime,
+        title="SCORE visits",
+        description=DESCRIPTION,
+        routers=[api.router, replay_router("views", [views.DURABLE], description=REPLAY)],
     )
