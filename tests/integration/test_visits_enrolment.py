@@ -28,7 +28,6 @@ from score_visits.settings import VisitsSettings
 pytestmark = [pytest.mark.nats, pytest.mark.timeout(60)]
 
 STAFF = bearer("staff")
-TRAINER = bearer("trainer")
 ADMIN = bearer("admin")
 NOT_KNOWN_YET = {
     "enterprise-not-known-yet",
@@ -61,7 +60,9 @@ class Services:
         return progress.status_code == 200 and bool(progress.json()["done"])
 
     async def schedule(self, **visit: Any) -> httpx.Response:
-        return await self.visits.post("/v1/visits", json=visit, headers=TRAINER)
+        # The trainer of the visit schedules it, with a token that speaks for them.
+        trainer = bearer("trainer", trainer_id=visit["trainer_id"])
+        return await self.visits.post("/v1/visits", json=visit, headers=trainer)
 
 
 @pytest.fixture
@@ -130,7 +131,8 @@ async def test_a_visit_is_accepted_once_the_enrolment_is_known_and_published_on_
     key = {"Idempotency-Key": "first-visit-to-chiquitanas"}
 
     async def accepted() -> httpx.Response | None:
-        response = await services.visits.post("/v1/visits", json=visit, headers={**TRAINER, **key})
+        trainer = bearer("trainer", trainer_id=trainer_id)
+        response = await services.visits.post("/v1/visits", json=visit, headers={**trainer, **key})
         if response.status_code == 409:
             assert response.json()["rule"] in NOT_KNOWN_YET, response.text
             assert response.json()["type"] == "/problems/not-known-yet"

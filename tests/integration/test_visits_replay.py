@@ -177,7 +177,7 @@ async def test_the_rebuilt_views_equal_the_live_ones(tmp_path: Path, nats_url: s
         scheduled = await client.post(
             "/v1/visits",
             json={"enterprise_id": enterprise_id, "trainer_id": trainer_id, "module": 1},
-            headers=bearer("trainer"),
+            headers=bearer("trainer", trainer_id=trainer_id),
         )
         assert scheduled.status_code == 201, scheduled.text
         own = await dump(database, visits)

@@ -48,11 +48,17 @@ class Principal(BaseModel):
     subject: str
     role: Role
     regions: tuple[str, ...] = ()
+    trainer_id: str | None = None
+    """The trainer a `trainer` token speaks for."""
     expires_at: dt.datetime
 
     def sees_region(self, region: str | None) -> bool:
         """A chamber sees only its own regions; every other role sees all."""
         return self.role != "chamber" or (region is not None and region in self.regions)
+
+    def acts_for_trainer(self, trainer_id: str) -> bool:
+        """A trainer acts for themself only; staff and admin for any trainer."""
+        return self.role != "trainer" or self.trainer_id == trainer_id
 
 
 class InvalidToken(Exception):
@@ -74,12 +80,15 @@ class TokenAuthority:
         regions: Iterable[str] = (),
         ttl: dt.timedelta = DEFAULT_TTL,
         subject: str | None = None,
+        trainer_id: str | None = None,
     ) -> str:
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
         regions = tuple(regions)
         if role == "chamber" and not regions:
             raise ValueError("a chamber token is bound to at least one region")
+        if (role == "trainer") != (trainer_id is not None):
+            raise ValueError("a trainer token, and only a trainer token, names its trainer")
         now = dt.datetime.now(dt.UTC)
         token_id = uuid7()
         claims = {
@@ -90,6 +99,7 @@ class TokenAuthority:
             "exp": now + ttl,
             "role": role,
             "regions": list(regions),
+            **({"trainer": trainer_id} if trainer_id else {}),
         }
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
@@ -107,6 +117,7 @@ class TokenAuthority:
                 subject=claims["sub"],
                 role=claims["role"],
                 regions=tuple(claims.get("regions") or ()),
+                trainer_id=claims.get("trainer"),
                 expires_at=dt.datetime.fromtimestamp(claims["exp"], dt.UTC),
             )
         except (jwt.PyJWTError, KeyError, ValueError) as error:

@@ -38,6 +38,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default=[],
         help="a region a chamber token is bound to (repeat for several)",
     )
+    create.add_argument("--trainer", help="the trainer id a trainer token acts for (required)")
     create.add_argument("--ttl", type=duration, default=duration("30d"), help="e.g. 12h, 30d")
     create.add_argument("--subject", help="who the token is for (default: role and token id)")
     create.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
@@ -53,7 +54,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 def run_create(args: argparse.Namespace) -> int:
     authority = TokenAuthority(auth_secret(args.data_dir))
     try:
-        token = authority.issue(args.role, regions=args.region, ttl=args.ttl, subject=args.subject)
+        token = authority.issue(
+            args.role,
+            regions=args.region,
+            ttl=args.ttl,
+            subject=args.subject,
+            trainer_id=args.trainer,
+        )
     except ValueError as error:
         print(f"score tokens: {error}", file=sys.stderr)
         return 2

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from score_chassis.api import today
 from score_chassis.testing.service import bearer
 from score_contracts.events import (
     EnterpriseEnrolled,
@@ -23,7 +24,7 @@ from score_contracts.examples import ENTERPRISE_ID, REGION, TRAINER_ID, example
 Learn = Callable[..., Awaitable[None]]
 
 TRAINER = bearer("trainer")
-TODAY = dt.date.today()
+TODAY = today()  # the programme's date, as the service's defaults use
 
 VISIT: dict[str, Any] = {
     "enterprise_id": ENTERPRISE_ID,
@@ -299,3 +300,23 @@ async def test_a_retried_completion_returns_the_first_answer_with_its_status(
     assert first.status_code == again.status_code == 200
     assert again.json() == first.json()
     assert again.headers["idempotent-replayed"] == "true"
+
+
+@pytest.mark.usefixtures("known")
+async def test_a_trainer_schedules_and_closes_their_own_visits_only(
+    client: httpx.AsyncClient,
+) -> None:
+    someone_else = bearer("trainer", trainer_id="another-trainer")
+    visit = {"enterprise_id": ENTERPRISE_ID, "trainer_id": TRAINER_ID, "module": 1}
+    refused = await client.post("/v1/visits", json=visit, headers=someone_else)
+    assert refused.status_code == 403
+    visit_id = await schedule(client)
+    for action, body in (("completion", COMPLETION), ("cancellation", {"reason": "strike"})):
+        response = await client.post(
+            f"/v1/visits/{visit_id}/{action}", json=body, headers=someone_else
+        )
+        assert response.status_code == 403, action
+    staff = await client.post(
+        f"/v1/visits/{visit_id}/completion", json=COMPLETION, headers=bearer("staff")
+    )
+    assert staff.status_code == 200

@@ -14,6 +14,7 @@ import httpx
 from fastapi import FastAPI
 
 from score_chassis.auth import Role, TokenAuthority
+from score_contracts import examples
 
 TEST_SECRET = "test-secret-for-the-test-suite-only-0123456789"
 
@@ -29,7 +30,19 @@ async def serving(
             yield client
 
 
-def bearer(role: Role, *, regions: Iterable[str] = (), secret: str = TEST_SECRET) -> dict[str, str]:
-    """An Authorization header with a fresh token of `role`."""
-    token = TokenAuthority(secret).issue(role, regions=regions)
+def bearer(
+    role: Role,
+    *,
+    regions: Iterable[str] = (),
+    trainer_id: str | None = None,
+    secret: str = TEST_SECRET,
+) -> dict[str, str]:
+    """An Authorization header with a fresh token of `role`.
+
+    A trainer token speaks for `trainer_id`, by default the trainer of the contracts'
+    examples.
+    """
+    if role == "trainer" and trainer_id is None:
+        trainer_id = examples.TRAINER_ID
+    token = TokenAuthority(secret).issue(role, regions=regions, trainer_id=trainer_id)
     return {"Authorization": f"Bearer {token}"}

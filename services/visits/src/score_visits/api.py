@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any, Final, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -19,6 +19,7 @@ from score_chassis.api import (
 )
 from score_chassis.auth import Principal, Reader, require
 from score_chassis.problems import RETRY_AFTER_SECONDS, NotFound, problem_responses
+from score_chassis.runtime import Runtime
 from score_chassis.writes import Write, changing, creating
 from score_contracts.events import Improvement
 from score_contracts.events.base import Id, ModuleNumber, Text
@@ -186,6 +187,19 @@ class VisitView(BaseModel):
 
 # Endpoints.
 
+
+def _own_visits_only(principal: Principal, trainer_id: str) -> None:
+    if not principal.acts_for_trainer(trainer_id):
+        raise HTTPException(403, detail="a trainer token acts for its own trainer's visits only")
+
+
+async def _own_visit_only(principal: Principal, runtime: Runtime, visit_id: str) -> None:
+    if principal.role == "trainer":
+        state, _ = await handlers.load(runtime, visit_id)
+        if state.status != "new":  # an unknown visit is the handler's 404
+            _own_visits_only(principal, state.trainer_id)
+
+
 WriteNew = Annotated[Write, Depends(creating(handlers.execute))]
 WriteExisting = Annotated[Write, Depends(changing(handlers.execute))]
 
@@ -202,8 +216,9 @@ WriteExisting = Annotated[Write, Depends(changing(handlers.execute))]
     responses=_problems(401, 403, 409, 422, conflict=SCHEDULE_CONFLICTS),
 )
 async def schedule_visit(
-    body: ScheduleVisitBody, write: WriteNew, _: VisitWriter
+    body: ScheduleVisitBody, write: WriteNew, principal: VisitWriter
 ) -> Written | JSONResponse:
+    _own_visits_only(principal, body.trainer_id)
     command = ScheduleVisit(visit_id=uuid7(), **body.model_dump())
     return await write(command, id=command.visit_id)
 
@@ -219,8 +234,10 @@ async def complete_visit(
     visit_id: VisitId,
     body: CompletionBody,
     write: WriteExisting,
-    _: VisitWriter,
+    principal: VisitWriter,
+    runtime: RuntimeDep,
 ) -> Written | JSONResponse:
+    await _own_visit_only(principal, runtime, visit_id)
     command = CompleteVisit(
         visit_id=visit_id,
         completed_on=body.completed_on,
@@ -241,8 +258,10 @@ async def cancel_visit(
     visit_id: VisitId,
     body: CancellationBody,
     write: WriteExisting,
-    _: VisitWriter,
+    principal: VisitWriter,
+    runtime: RuntimeDep,
 ) -> Written | JSONResponse:
+    await _own_visit_only(principal, runtime, visit_id)
     command = CancelVisit(visit_id=visit_id, **body.model_dump())
     return await write(command, id=visit_id)
 
