@@ -3,10 +3,14 @@ running system can be reached."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import secrets
+import sys
 from pathlib import Path
+
+from score_chassis.auth import TokenAuthority
 
 SECRET_FILE = "auth-secret"
 SYSTEM_FILE = "system.json"
@@ -40,3 +44,24 @@ def running_system(data_dir: Path) -> dict[str, object] | None:
         return None
     loaded: dict[str, object] = json.loads(path.read_text())
     return loaded
+
+
+def admin_token(data_dir: Path, *, ttl: dt.timedelta, subject: str) -> str:
+    """A token for the operator, signed with the data folder's key."""
+    return TokenAuthority(auth_secret(data_dir)).issue("admin", ttl=ttl, subject=subject)
+
+
+def database_url(data_dir: Path, service: str) -> str:
+    """Where `score up` keeps a service's SQLite database."""
+    return f"sqlite+aiosqlite:///{data_dir.absolute() / f'{service}.db'}"
+
+
+def nats_url(given: str | None, data_dir: Path, *, command: str) -> str | None:
+    """The NATS URL given, or the one of the running `score up`; None, said why, if neither."""
+    url = given or (running_system(data_dir) or {}).get("nats_url")
+    if not url:
+        print(
+            f"score {command}: no running system in the data dir; pass --nats-url", file=sys.stderr
+        )
+        return None
+    return str(url)

@@ -9,6 +9,7 @@ the scenario is left as it is, so either may be run again.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import re
 import sys
 import time
@@ -17,8 +18,7 @@ from typing import Any
 
 import httpx
 
-from score_chassis.auth import TokenAuthority
-from score_cli.datadir import auth_secret, running_system
+from score_cli.datadir import admin_token, running_system
 from score_cli.scenario import ENTERPRISES, Request, requests
 from score_cli.up import DEFAULT_DATA_DIR, DEFAULT_PORT_BASE, System, serve_until_stopped
 
@@ -141,7 +141,7 @@ def run_seed(args: argparse.Namespace) -> int:
             f"score seed: nothing is running in {args.data_dir}; start `score up`", file=sys.stderr
         )
         return 2
-    token = TokenAuthority(auth_secret(args.data_dir)).issue("admin", subject="seed")
+    token = admin_token(args.data_dir, ttl=dt.timedelta(hours=1), subject="seed")
     services = running["services"]
     assert isinstance(services, dict)
     print_factsheet(load_scenario(services, token))

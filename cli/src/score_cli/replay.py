@@ -17,8 +17,7 @@ from typing import Any, TextIO
 
 import httpx
 
-from score_chassis.auth import TokenAuthority
-from score_cli.datadir import SECRET_FILE, auth_secret, running_system
+from score_cli.datadir import SECRET_FILE, admin_token, running_system
 from score_cli.up import DEFAULT_DATA_DIR
 
 
@@ -198,6 +197,4 @@ def _operator_token(data_dir: Path) -> str | None:
     # Making a key here would only make a token no running service accepts.
     if not (data_dir / SECRET_FILE).exists():
         return None
-    return TokenAuthority(auth_secret(data_dir)).issue(
-        "admin", ttl=dt.timedelta(minutes=30), subject="operator"
-    )
+    return admin_token(data_dir, ttl=dt.timedelta(minutes=30), subject="operator")

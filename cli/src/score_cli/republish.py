@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from pathlib import Path
 
 from score_chassis.database import Database
 from score_chassis.jetstream import NatsConnection, ensure_stream
 from score_chassis.relay import OutboxRelay
-from score_cli.datadir import running_system
+from score_cli.datadir import database_url, nats_url
 from score_cli.up import DEFAULT_DATA_DIR, SERVICES
 from score_contracts.subjects import STREAMS
 
@@ -35,18 +34,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run(args: argparse.Namespace) -> int:
-    database_url = args.database_url or (
-        f"sqlite+aiosqlite:///{args.data_dir.absolute() / f'{args.service}.db'}"
-    )
-    nats_url = args.nats_url or (running_system(args.data_dir) or {}).get("nats_url")
-    if not nats_url:
-        print(
-            "score republish: no running system in the data dir; pass --nats-url", file=sys.stderr
-        )
+    database = args.database_url or database_url(args.data_dir, args.service)
+    url = nats_url(args.nats_url, args.data_dir, command="republish")
+    if url is None:
         return 2
-    count = asyncio.run(
-        _republish(args.service, database_url, str(nats_url), args.after, args.until)
-    )
+    count = asyncio.run(_republish(args.service, database, url, args.after, args.until))
     print(f"republished {count} events of {args.service}")
     return 0
 

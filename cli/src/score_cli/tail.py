@@ -11,13 +11,12 @@ import argparse
 import asyncio
 import contextlib
 import json
-import sys
 from pathlib import Path
 
 import nats
 from nats.js.api import DeliverPolicy
 
-from score_cli.datadir import running_system
+from score_cli.datadir import nats_url
 from score_cli.up import DEFAULT_DATA_DIR
 
 
@@ -32,12 +31,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run(args: argparse.Namespace) -> int:
-    nats_url = args.nats_url or (running_system(args.data_dir) or {}).get("nats_url")
-    if not nats_url:
-        print("score tail: no running system in the data dir; pass --nats-url", file=sys.stderr)
+    url = nats_url(args.nats_url, args.data_dir, command="tail")
+    if url is None:
         return 2
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_tail(str(nats_url), args.subject, args.all, args.data))
+        asyncio.run(_tail(url, args.subject, args.all, args.data))
     return 0
 
 

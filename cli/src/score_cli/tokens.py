@@ -11,7 +11,7 @@ from pathlib import Path
 
 from score_chassis.auth import ROLES, TokenAuthority, revoke
 from score_chassis.jetstream import NatsConnection
-from score_cli.datadir import auth_secret, running_system
+from score_cli.datadir import auth_secret, nats_url
 from score_cli.up import DEFAULT_DATA_DIR
 
 _DURATION = re.compile(r"^(\d+)([mhdw])$")
@@ -72,11 +72,10 @@ def run_revoke(args: argparse.Namespace) -> int:
     token_id = args.token
     if token_id.count(".") == 2:  # a whole token: take its id
         token_id = TokenAuthority(auth_secret(args.data_dir)).verify(args.token).token_id
-    nats_url = args.nats_url or (running_system(args.data_dir) or {}).get("nats_url")
-    if not nats_url:
-        print("score tokens: no running system in the data dir; pass --nats-url", file=sys.stderr)
+    url = nats_url(args.nats_url, args.data_dir, command="tokens")
+    if url is None:
         return 2
-    asyncio.run(_revoke(str(nats_url), token_id))
+    asyncio.run(_revoke(url, token_id))
     print(f"revoked {token_id}")
     return 0
 

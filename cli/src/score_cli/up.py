@@ -27,9 +27,8 @@ from typing import IO, Self
 
 import httpx
 
-from score_chassis.auth import TokenAuthority
 from score_chassis.nats_server import LOOPBACK, NatsServer, NatsServerError, port_is_free
-from score_cli.datadir import auth_secret, forget_system, write_system
+from score_cli.datadir import admin_token, auth_secret, database_url, forget_system, write_system
 
 DEFAULT_DATA_DIR = Path(".score")
 DEFAULT_PORT_BASE = 8100
@@ -196,7 +195,7 @@ class System:
         raise KeyError(f"{service_name} is not running")
 
     def database_url(self, service: Service) -> str:
-        return f"sqlite+aiosqlite:///{self.data_dir / f'{service.name}.db'}"
+        return database_url(self.data_dir, service.name)
 
     def request_stop(self) -> None:
         """Ask `start()` and `wait()` to return early; safe to call from a signal handler."""
@@ -234,9 +233,7 @@ class System:
 
     def admin_token(self, ttl: dt.timedelta = dt.timedelta(days=1)) -> str:
         """A token for the operator at the keyboard."""
-        return TokenAuthority(auth_secret(self.data_dir)).issue(
-            "admin", ttl=ttl, subject="operator"
-        )
+        return admin_token(self.data_dir, ttl=ttl, subject="operator")
 
     def stop(self) -> None:
         """Stop the services (SIGTERM, SIGKILL after `stop_timeout`), then nats-server."""
