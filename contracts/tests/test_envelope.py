@@ -314,11 +314,17 @@ def test_other_names_are_not_regions_of_bolivia(region: str) -> None:
         check_region("bo", region)
 
 
-def test_countries_without_a_list_accept_any_slug() -> None:
-    assert check_region("pe", "lima") == "lima"
-    for wrong in ("Lima", "san-isidro", NATIONAL):
-        with pytest.raises(ValueError):
-            check_region("pe", wrong)
+@pytest.mark.parametrize(("country", "region"), [("zz", "atlantis"), ("pe", "lima"), ("", "x")])
+def test_a_country_whose_regions_are_not_known_is_refused(country: str, region: str) -> None:
+    with pytest.raises(ValueError, match="unknown country"):
+        check_region(country, region)
+
+
+def test_a_refusal_quotes_only_a_short_prefix_of_a_huge_value() -> None:
+    with pytest.raises(ValueError) as refused:
+        check_region("bo", "x" * 10_000_000)
+    assert len(str(refused.value)) < 300
+    assert "10000000 characters" in str(refused.value)
 
 
 # --- ids -----------------------------------------------------------------------------------

@@ -225,8 +225,8 @@ class RegisteredAtInstant(EnterpriseRegistered):
     registered_on: dt.datetime
 
 
-class RegisteredWithShortNames(EnterpriseRegistered):
-    name: str = Field(min_length=1, max_length=100)
+class RegisteredWithShortSectors(EnterpriseRegistered):
+    sector: str = Field(min_length=1, max_length=100)
 
 
 class EnrolledInModuleNamed(EnterpriseEnrolled):
@@ -301,8 +301,8 @@ def test_new_optional_fields_are_compatible(before: type[Event], after: type[Eve
         ),
         (
             EnterpriseRegistered,
-            RegisteredWithShortNames,
-            "data.name: maxLength changed from 500 to 100",
+            RegisteredWithShortSectors,
+            "data.sector: maxLength changed from 500 to 100",
         ),
         (EnterpriseEnrolled, EnrolledOnlyDirect, "data.delivery: const changed"),
         # Wider is incompatible too: consumers still on v1 would refuse "online".
@@ -353,10 +353,10 @@ def test_removing_a_nested_field_is_reported() -> None:
 
 def test_making_a_required_field_optional_is_reported() -> None:
     generated = envelope_schema(EnterpriseRegistered)
-    generated["$defs"]["EnterpriseRegistered"]["required"].remove("tax_id")
+    generated["$defs"]["EnterpriseRegistered"]["required"].remove("sector")
 
     assert incompatibilities(committed(EnterpriseRegistered), generated) == [
-        "data.tax_id: no longer required (consumers rely on its presence)"
+        "data.sector: no longer required (consumers rely on its presence)"
     ]
 
 

@@ -33,12 +33,13 @@ class NotKnownYet(Refused):
 
 class Invalid(Exception):
     """The command is malformed in a way only the aggregate's state reveals, e.g. a training
-    dated before its enrolment. Answered as invalid input naming the field."""
+    dated before its enrolment. Answered as invalid input naming the field and the rule."""
 
-    def __init__(self, field: str, reason: str) -> None:
+    def __init__(self, field: str, reason: str, *, rule: str) -> None:
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
+        self.rule = rule
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ details, correlation ids, `/healthz`, `/readyz`, `/metrics`."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -10,21 +11,30 @@ from typing import Any
 
 import structlog
 from fastapi import APIRouter, FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from score_chassis.api import set_programme_timezone
+from score_chassis.api import ProgrammeCalendar, programme_calendar
 from score_chassis.asyncapi import asyncapi_document
 from score_chassis.auth import Revocations, TokenAuthority
 from score_chassis.logs import get_logger
 from score_chassis.metrics import HTTP_REQUESTS
-from score_chassis.problems import document_problems_as_problem_json, install_problem_handlers
+from score_chassis.problems import (
+    PROBLEM_JSON,
+    Problem,
+    document_problems_as_problem_json,
+    install_problem_handlers,
+)
 from score_chassis.runtime import Runtime
 from score_contracts.ids import uuid7
 
 log = get_logger(__name__)
 
 CORRELATION_HEADER = "X-Correlation-ID"
+_CORRELATION_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 
 
 def create_app(
@@ -45,9 +55,15 @@ def create_app(
             await revocations.stop()
             await runtime.stop()
 
-    app = FastAPI(title=title, description=description, version="1", lifespan=lifespan)
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="1",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodyLimit, limit=runtime.settings.max_body_bytes)
     app.state.runtime = runtime
-    set_programme_timezone(runtime.settings.timezone)
+    calendar = ProgrammeCalendar.of(runtime.settings)
     app.state.tokens = TokenAuthority(secret.get_secret_value())
     app.state.revocations = revocations
     install_problem_handlers(app)
@@ -56,10 +72,15 @@ def create_app(
     async def correlate(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        correlation_id = request.headers.get(CORRELATION_HEADER) or uuid7()
+        given = request.headers.get(CORRELATION_HEADER, "")
+        # A caller's id is taken if it looks like one: it goes into every log line and event.
+        correlation_id = given if _CORRELATION_ID.fullmatch(given) else uuid7()
         request.state.correlation_id = correlation_id
         started = time.perf_counter()
-        with structlog.contextvars.bound_contextvars(correlation_id=correlation_id):
+        with (
+            structlog.contextvars.bound_contextvars(correlation_id=correlation_id),
+            programme_calendar(calendar),
+        ):
             response = await call_next(request)
         route = request.scope.get("route")
         HTTP_REQUESTS.labels(
@@ -107,7 +128,18 @@ def create_app(
             )
         return documents["asyncapi"]
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        response_class=PlainTextResponse,
+        responses={
+            200: {
+                "description": "The Prometheus text exposition format",
+                "content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}},
+            }
+        },
+    )
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
@@ -120,6 +152,58 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+class BodyLimit:
+    """Refuses a request body over the limit (413, in problem details) before it is parsed:
+    at once when its Content-Length says so, without reading it; else as soon as the bytes
+    streamed pass the limit. No body is ever held in memory beyond the limit.
+
+    (FastAPI's own `max_body_size` answers a declared one in plain text, from outside every
+    exception handler.)
+    """
+
+    def __init__(self, app: ASGIApp, *, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (declared := _content_length(scope)) is not None:
+            if declared > self.limit:
+                body = Problem(
+                    title="Content Too Large",
+                    status=413,
+                    detail=f"the body is larger than {self.limit} bytes",
+                    instance=scope.get("path"),
+                )
+                response = JSONResponse(
+                    body.model_dump(exclude_none=True), status_code=413, media_type=PROBLEM_JSON
+                )
+                await response(scope, receive, send)
+                return
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    # Raised where the app reads the body: its handlers answer it.
+                    raise StarletteHTTPException(
+                        413, detail=f"the body is larger than {self.limit} bytes"
+                    )
+            return message
+
+        await self.app(scope, limited, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    value = Headers(scope=scope).get("content-length")
+    return int(value) if value is not None and value.isascii() and value.isdigit() else None
 
 
 def serve(app: FastAPI, *, host: str, port: int) -> None:

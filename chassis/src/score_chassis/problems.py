@@ -8,8 +8,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from score_chassis.decider import Invalid, NotKnownYet, Refused
 from score_chassis.logs import get_logger
@@ -28,6 +29,13 @@ class FieldError(BaseModel):
     field: str
     reason: str
     location: str = "body"
+    rule: str | None = Field(
+        default=None, description="What the value breaks, e.g. `date-in-future`, `int_type`"
+    )
+
+
+REASON_LIMIT = 300
+"""A reason is cut to this many characters: an error never echoes a huge value back."""
 
 
 class Problem(BaseModel):
@@ -52,12 +60,20 @@ class NotFound(Exception):
 class VersionMismatch(Exception):
     """`If-Match` named a version the aggregate is no longer (or not yet) at."""
 
-    def __init__(self, expected: int, actual: int | None) -> None:
+    def __init__(self, expected: int, actual: int | None, *, detail: str | None = None) -> None:
         super().__init__(
-            f"the resource is no longer at version {expected}"
-            if actual is None
-            else f"the resource is at version {actual}, not {expected}"
+            detail
+            or (
+                f"the resource is no longer at version {expected}"
+                if actual is None
+                else f"the resource is at version {actual}, not {expected}"
+            )
         )
+
+    @classmethod
+    def beyond_any_version(cls) -> VersionMismatch:
+        """If-Match named a number no resource could ever be at."""
+        return cls(0, None, detail="If-Match names a version no resource is at")
 
 
 def problem(request: Request, status: int, title: str, type_: str, **extra: Any) -> JSONResponse:
@@ -73,14 +89,20 @@ def _field_errors(error: RequestValidationError) -> list[FieldError]:
         location, *path = item.get("loc", ("body",))
         # pydantic names union members and validators in the path; keep the field names.
         names = [str(p) for p in path if not (isinstance(p, str) and "[" in p)]
+        reason = str(item.get("msg", "invalid")).removeprefix("Value error, ")
         out.append(
             FieldError(
-                field=".".join(names) or str(location),
-                reason=str(item.get("msg", "invalid")).removeprefix("Value error, "),
+                field=".".join(names)[:REASON_LIMIT] or str(location),
+                reason=_cut(reason),
                 location=str(location),
+                rule=str(item.get("type", "invalid")),
             )
         )
     return out
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= REASON_LIMIT else f"{text[:REASON_LIMIT]}…"
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -98,13 +120,14 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Invalid)
     async def _invalid(request: Request, error: Invalid) -> JSONResponse:
-        errors = [FieldError(field=error.field, reason=error.reason)]
+        errors = [FieldError(field=error.field, reason=error.reason, rule=error.rule)]
         return problem(
             request,
             422,
             "Invalid input",
             "/problems/invalid-input",
             detail=f"{error.field}: {error.reason}",
+            rule=error.rule,
             errors=errors,
         )
 
@@ -163,34 +186,65 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        headers = dict(error.headers or {})
+        detail = str(error.detail)
+        if error.status_code == 405:
+            # Starlette names the methods of the first route on the path only.
+            allowed = allowed_methods(app, request.url.path)
+            headers["Allow"] = ", ".join(allowed)
+            detail = f"{request.method} is not allowed here; allowed: {', '.join(allowed)}"
+        elif error.status_code == 400:
+            detail = "the body could not be read as JSON (is it UTF-8?)"
         response = problem(
             request,
             error.status_code,
             HTTPStatus(error.status_code).phrase,
             "about:blank",
-            detail=str(error.detail),
+            detail=detail,
         )
-        response.headers.update(error.headers or {})
+        response.headers.update(headers)
         return response
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """The methods some route of the app serves on `path`, asked of the routing itself."""
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({"type": "http", "path": path, "method": method, "root_path": ""})[0]
+            == Match.FULL
+            for route in app.router.routes
+        )
+    ]
 
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem, "description": description, "content": {PROBLEM_JSON: {}}}
     for code, description in {
+        400: "The body is not readable JSON (not UTF-8)",
         401: "No token, or an invalid, expired or revoked one",
         403: "The token's role or regions do not allow this",
         404: "Unknown id",
         409: "A rule of the domain refused the command (the rule is named)",
         412: "If-Match names a version the resource is not at",
-        422: "Invalid input (each bad field is named)",
+        413: "The body is larger than the limit (`SCORE_MAX_BODY_BYTES`, 1 MiB by default)",
+        422: "Invalid input (each bad field is named, with the rule it breaks)",
     }.items()
 }
 """The error responses of a write endpoint, for the OpenAPI document."""
 
 
+BODY_ERRORS = (400, 413)
+"""What any endpoint that reads a body can answer before it looks at the body's content."""
+
+
 def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """The error responses an endpoint can give, and only those, for its OpenAPI document."""
-    return {code: PROBLEM_RESPONSES[code] for code in codes}
+    return {code: PROBLEM_RESPONSES[code] for code in sorted(set(codes))}
 
 
 def document_problems_as_problem_json(openapi: dict[str, Any]) -> dict[str, Any]:

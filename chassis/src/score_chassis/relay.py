@@ -54,7 +54,8 @@ def envelope_json(event: RecordedEvent) -> bytes:
         "streamversion": event.version,
         "correlationid": event.metadata.get("correlation_id"),
         "causationid": event.metadata.get("causation_id"),
-        "data": event.data,
+        # The public streams never carry personal data (ADR 011).
+        "data": model.public_data(event.data) if model else event.data,
     }
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -9,6 +10,10 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_TIMEZONE = "America/La_Paz"
+DEFAULT_PROGRAMME_START = dt.date(2013, 1, 1)
+"""SCORE began in Bolivia in 2013: no business date of its records is earlier."""
+DEFAULT_PLANNING_HORIZON_DAYS = 366
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
 
 class ServiceSettings(BaseSettings):
@@ -33,6 +38,21 @@ class ServiceSettings(BaseSettings):
     timezone: str = Field(
         default=DEFAULT_TIMEZONE,
         description="The IANA zone whose calendar business dates follow (the default 'today')",
+    )
+    programme_start: dt.date = Field(
+        default=DEFAULT_PROGRAMME_START,
+        description="The programme's first day: business dates before it are refused",
+    )
+    planning_horizon_days: int = Field(
+        default=DEFAULT_PLANNING_HORIZON_DAYS,
+        ge=1,
+        le=3660,
+        description="How far ahead of today a planned date (a visit's day) may lie",
+    )
+    max_body_bytes: int = Field(
+        default=DEFAULT_MAX_BODY_BYTES,
+        ge=1024,
+        description="Larger request bodies are refused with 413 before they are read",
     )
     stream_replicas: int = Field(default=1, ge=1, le=5)
     log_format: Literal["auto", "json", "console"] = "auto"

@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse
 from score_chassis.api import CausationDep, IfMatchDep, RuntimeDep, Written
 from score_chassis.commands import Outcome
 from score_chassis.idempotency import Idempotency, IdempotencyDep, write_once
-from score_chassis.problems import problem_responses
+from score_chassis.problems import BODY_ERRORS, problem_responses
 from score_chassis.runtime import Runtime
 from score_chassis.store import Causation
 
@@ -45,7 +45,10 @@ def write_route(status_code: int, *errors: int, **extra: Any) -> dict[str, Any]:
         "status_code": status_code,
         "response_model": Written,
         "response_model_exclude_none": True,
-        "responses": {status_code: {"headers": REPLAYED_HEADER}, **problem_responses(*errors)},
+        "responses": {
+            status_code: {"headers": REPLAYED_HEADER},
+            **problem_responses(*errors, *BODY_ERRORS),
+        },
         **extra,
     }
 

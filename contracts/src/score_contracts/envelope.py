@@ -15,7 +15,7 @@ Data = TypeVar("Data", bound=Event)
 
 
 class Envelope(BaseModel, Generic[Data]):
-    """One event as published. No personal data in the attributes: that lives in `data`."""
+    """One event as published. No personal data, in the attributes or in `data` (ADR 011)."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 

@@ -59,17 +59,38 @@ REGIONS: Final[dict[str, tuple[str, ...]]] = {
         "pando",
     ),
 }
-"""Known regions per ISO 3166-1 country code. Countries not listed accept any slug."""
+"""The regions of each country the programme runs in, by ISO 3166-1 code. A country is
+accepted only where its regions are known: a record placed elsewhere could not be counted in
+any region, nor sent to any chamber."""
+
+COUNTRIES: Final[tuple[str, ...]] = tuple(REGIONS)
+ALL_REGIONS: Final[tuple[str, ...]] = tuple(sorted({r for rs in REGIONS.values() for r in rs}))
+"""Every known region slug, of any country (what an API enumerates)."""
 
 SLUG = re.compile(r"^[a-z][a-z0-9_]*$")
 COUNTRY_CODE = re.compile(r"^[a-z]{2}$")
 
 
+def check_country(country: str) -> str:
+    """Return `country` if the programme's regions are known for it; raise ValueError."""
+    if country not in REGIONS:
+        raise ValueError(f"unknown country {quoted(country)}; one of {', '.join(COUNTRIES)}")
+    return country
+
+
 def check_region(country: str, region: str) -> str:
     """Return `region` if it is a region of `country`; raise ValueError otherwise."""
-    known = REGIONS.get(country)
-    if known is not None and region not in known:
-        raise ValueError(f"unknown region {region!r} for country {country!r}; one of {known}")
-    if not SLUG.match(region) or region == NATIONAL:
-        raise ValueError(f"region {region!r} is not a lowercase snake_case slug")
+    known = REGIONS[check_country(country)]
+    if region not in known:
+        raise ValueError(
+            f"unknown region {quoted(region)} for country {country!r}; one of {', '.join(known)}"
+        )
     return region
+
+
+def quoted(value: str, limit: int = 40) -> str:
+    """`value` quoted for an error message, cut to `limit` characters: a message must never
+    echo a huge input back (nor grow with it)."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}… ({len(value)} characters)"

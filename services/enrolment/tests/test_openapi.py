@@ -11,9 +11,11 @@ import pytest
 from score_enrolment.main import build_app
 from score_enrolment.settings import EnrolmentSettings
 
-WRITE_TO_EXISTING = {"401", "403", "404", "409", "412", "422"}
+BODY = {"400", "413"}
+"""Any write can be answered these before its body is looked at: unreadable, too large."""
+WRITE_TO_EXISTING = {*BODY, "401", "403", "404", "409", "412", "422"}
 ANSWERS: dict[tuple[str, str], set[str]] = {
-    ("post", "/v1/enterprises"): {"201", "401", "403", "409", "422"},
+    ("post", "/v1/enterprises"): {"201", *BODY, "401", "403", "409", "422"},
     ("get", "/v1/enterprises"): {"200", "401", "403", "422"},
     ("get", "/v1/enterprises/{enterprise_id}"): {"200", "401", "404", "422"},
     ("patch", "/v1/enterprises/{enterprise_id}"): {"200", *WRITE_TO_EXISTING},
@@ -23,7 +25,7 @@ ANSWERS: dict[tuple[str, str], set[str]] = {
     ("post", "/v1/enterprises/{enterprise_id}/completions"): {"201", *WRITE_TO_EXISTING},
     ("post", "/v1/enterprises/{enterprise_id}/withdrawal"): {"200", *WRITE_TO_EXISTING},
     ("post", "/v1/enterprises/{enterprise_id}/case-studies"): {"201", *WRITE_TO_EXISTING},
-    ("post", "/v1/trainers"): {"201", "401", "403", "422"},
+    ("post", "/v1/trainers"): {"201", *BODY, "401", "403", "422"},
     ("get", "/v1/trainers/{trainer_id}"): {"200", "401", "404", "422"},
     ("post", "/v1/trainers/{trainer_id}/certifications"): {"201", *WRITE_TO_EXISTING},
 }
@@ -103,3 +105,33 @@ async def test_the_document_is_served(client: httpx.AsyncClient) -> None:
     assert (await client.get("/docs")).status_code == 200
     served = (await client.get("/openapi.json")).json()
     assert "/v1/enterprises/{enterprise_id}/case-studies" in served["paths"]
+
+
+def test_regions_and_countries_are_enumerated(openapi: dict[str, Any]) -> None:
+    body = openapi["components"]["schemas"]["RegisterEnterpriseBody"]["properties"]
+    assert "santa_cruz" in body["region"]["enum"] and len(body["region"]["enum"]) == 9
+    assert body["country"]["enum"] == ["bo"]
+
+
+def test_text_fields_document_that_they_hold_no_control_characters(
+    openapi: dict[str, Any],
+) -> None:
+    name = openapi["components"]["schemas"]["RegisterEnterpriseBody"]["properties"]["name"]
+    assert name["pattern"].startswith("^[^\\u0000-\\u001f")
+
+
+def test_metrics_are_documented_as_the_text_they_are(openapi: dict[str, Any]) -> None:
+    content = openapi["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+    assert list(content) == ["text/plain"]
+
+
+async def test_a_method_not_served_is_405_allowing_every_documented_method(
+    client: httpx.AsyncClient, openapi: dict[str, Any]
+) -> None:
+    for path, methods in openapi["paths"].items():
+        concrete = path.replace("{enterprise_id}", "e1").replace("{trainer_id}", "t1")
+        response = await client.request("TRACE", concrete)
+        assert response.status_code == 405, path
+        assert response.headers["content-type"] == "application/problem+json"
+        allowed = {m.strip().lower() for m in response.headers["allow"].split(",")}
+        assert allowed - {"head"} == set(methods), path

@@ -205,3 +205,43 @@ async def test_a_revoked_token_stays_refused_after_a_restart_without_nats(
     offline = settings.model_copy(update={"nats_url": f"nats://127.0.0.1:{free_port()}"})
     async with serving(build_app(offline)) as restarted:
         assert (await restarted.get("/v1/enterprises", headers=headers)).status_code == 401
+
+
+PERSONAL = (
+    "María Choque Mamani",
+    "Confecciones Chiquitanas S.R.L.",
+    "1028547021",
+    "Chiquitanas SA",
+)
+
+
+async def test_the_stream_carries_no_personal_data_that_staff_still_read(
+    client: httpx.AsyncClient, nats_url: str
+) -> None:
+    staff = {"Authorization": f"Bearer {TokenAuthority(TEST_SECRET).issue('staff')}"}
+    await every_enrolment_event(client, staff)
+    listed = (await client.get("/v1/enterprises", headers=staff)).json()["items"]
+    enterprise = listed[0]["id"]
+    renamed = await client.patch(
+        f"/v1/enterprises/{enterprise}", json={"name": "Chiquitanas SA"}, headers=staff
+    )
+    assert renamed.status_code == 200, renamed.text
+
+    async def all_published() -> list[tuple[str, dict[str, str], dict[str, Any]]] | None:
+        messages = await published(nats_url)
+        return messages if len(messages) == len(ENROLMENT_EVENTS) + 1 else None
+
+    messages = await wait_for(all_published, within=15)
+    raw = json.dumps([body for _, _, body in messages], ensure_ascii=False)
+    for value in PERSONAL:
+        assert value not in raw
+    correction = [b for _, _, b in messages if b["type"].endswith("details_corrected.v1")][-1]
+    changed = {field for field, value in correction["data"].items() if value is not None}
+    assert changed == {"enterprise_id", "corrected_on"}
+    # The store keeps them, and the API shows them to staff, and to staff only.
+    shown = (await client.get(f"/v1/enterprises/{enterprise}", headers=staff)).json()
+    assert (shown["name"], shown["tax_id"]) == ("Chiquitanas SA", "1028547021")
+    reader = {"Authorization": f"Bearer {TokenAuthority(TEST_SECRET).issue('reader')}"}
+    hidden = (await client.get(f"/v1/enterprises/{enterprise}", headers=reader)).text
+    for value in PERSONAL:
+        assert value not in hidden

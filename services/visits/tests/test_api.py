@@ -178,6 +178,10 @@ async def test_an_unknown_visit_is_404(client: httpx.AsyncClient) -> None:
         ({"improvements": [{"area": "", "description": "x"}]}, "improvements.0.area"),
         ({"improvements": [{"area": "5S", "description": "x", "who": "y"}]}, "improvements.0.who"),
         ({"colour": "blue"}, "colour"),
+        ({"completed_on": 0}, "completed_on"),
+        ({"completed_on": "2012-12-31"}, "completed_on"),
+        ({"improvements": [{"area": "5S", "description": "a\x00b"}]}, "improvements.0.description"),
+        ({"improvements": [{"area": "5\x07S", "description": "x"}]}, "improvements.0.area"),
     ],
 )
 async def test_bad_input_names_the_field_and_appends_nothing(
@@ -194,14 +198,31 @@ async def test_bad_input_names_the_field_and_appends_nothing(
 
 
 @pytest.mark.parametrize(
-    ("change", "field"), [({"module": 6}, "module"), ({"enterprise_id": "a b"}, "enterprise_id")]
+    ("change", "field", "rule"),
+    [
+        ({"module": 6}, "module", "less_than_equal"),
+        ({"enterprise_id": "a b"}, "enterprise_id", "string_pattern_mismatch"),
+        ({"scheduled_for": "9999-12-31"}, "scheduled_for", "date-beyond-horizon"),
+        ({"scheduled_for": "2012-06-01"}, "scheduled_for", "date-before-programme"),
+        ({"scheduled_for": 20180601}, "scheduled_for", "date-type"),
+    ],
 )
-async def test_a_bad_schedule_names_the_field(
-    client: httpx.AsyncClient, change: dict[str, Any], field: str
+async def test_a_bad_schedule_names_the_field_and_the_rule(
+    client: httpx.AsyncClient, change: dict[str, Any], field: str, rule: str
 ) -> None:
     response = await client.post("/v1/visits", json={**VISIT, **change}, headers=TRAINER)
     assert response.status_code == 422
-    assert [error["field"] for error in response.json()["errors"]] == [field]
+    errors = response.json()["errors"]
+    assert [(error["field"], error["rule"]) for error in errors] == [(field, rule)]
+
+
+async def test_a_visit_may_be_planned_up_to_the_horizon(client: httpx.AsyncClient) -> None:
+    # Accepted as input: the refusal that follows is the domain's (nothing is known yet).
+    ahead = (TODAY + dt.timedelta(days=366)).isoformat()
+    response = await client.post(
+        "/v1/visits", json={**VISIT, "scheduled_for": ahead}, headers=TRAINER
+    )
+    assert response.status_code == 409, response.text
 
 
 @pytest.mark.usefixtures("known")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints
 
 from score_contracts.reference import COUNTRY_CODE, DEFAULT_CURRENCY, MODULES
 
@@ -14,7 +14,9 @@ SCHEMA_PREFIX = "urn:org.ilo.score:schema"
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
-Count = Annotated[int, Field(ge=0, le=1_000_000)]
+Count = Annotated[int, Strict(), Field(ge=0, le=1_000_000)]
+"""A number of people: an integer, never `"20"` or `20.0` (strict: a count that arrives as
+text or as a float is a client's mistake to be told of, not a value to guess at)."""
 ModuleNumber = Annotated[int, Field(ge=1, le=max(MODULES))]
 Delivery = Literal["direct", "partner"]
 Sex = Literal["female", "male"]
@@ -62,6 +64,9 @@ class Event(Payload):
     major: ClassVar[int] = 1
     aggregate: ClassVar[str]
     """The kind of aggregate the event belongs to: enterprise, trainer, visit, milestone …"""
+    personal_fields: ClassVar[frozenset[str]] = frozenset()
+    """Fields holding personal data: kept in the producer's store and shown by its API to
+    the roles that record them, but never published (see `public_data`, ADR 011)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -81,6 +86,13 @@ class Event(Payload):
     def schema_path(cls) -> str:
         """Where the committed JSON Schema lives, relative to `contracts/schemas/`."""
         return f"{cls.context}/{cls.event_name}.v{cls.major}.json"
+
+    @classmethod
+    def public_data(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """`data` as the public streams carry it: without the personal fields."""
+        if not cls.personal_fields:
+            return data
+        return {name: value for name, value in data.items() if name not in cls.personal_fields}
 
     @property
     def aggregate_id(self) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field
 
 from score_contracts.events.base import (
     Country,
@@ -47,10 +47,17 @@ class TrainerEvent(EnrolmentEvent):
     trainer_id: Id
 
 
+_PERSONAL = (
+    "Personal data: recorded in the enrolment service and shown by its API to programme "
+    "staff; never on the public stream, where it is absent."
+)
+
+
 class EnterpriseRegistered(EnterpriseEvent):
     event_name: ClassVar[str] = "enterprise_registered"
-    name: Text
-    tax_id: Text
+    personal_fields: ClassVar[frozenset[str]] = frozenset({"name", "tax_id"})
+    name: Text | None = Field(default=None, description=_PERSONAL)
+    tax_id: Text | None = Field(default=None, description=_PERSONAL)
     country: Country
     region: Region
     sector: Text
@@ -61,20 +68,16 @@ class EnterpriseRegistered(EnterpriseEvent):
 
 
 class EnterpriseDetailsCorrected(EnterpriseEvent):
-    """Only the fields that changed are present."""
+    """Only the fields that changed are present. On the public stream a correction of the
+    name alone carries no changed field: something not public was corrected."""
 
     event_name: ClassVar[str] = "enterprise_details_corrected"
+    personal_fields: ClassVar[frozenset[str]] = frozenset({"name"})
     workforce: Headcount | None = None
     sector: Text | None = None
     chamber: Text | None = None
-    name: Text | None = None
+    name: Text | None = Field(default=None, description=_PERSONAL)
     corrected_on: dt.date | None = None
-
-    @model_validator(mode="after")
-    def _something_changed(self) -> EnterpriseDetailsCorrected:
-        if all(v is None for v in (self.workforce, self.sector, self.chamber, self.name)):
-            raise ValueError("a correction changes workforce, sector, chamber or name")
-        return self
 
 
 class EnterpriseEnrolled(EnterpriseEvent):
@@ -132,7 +135,8 @@ class TrainerRegistered(TrainerEvent):
     """Registration happens at the train-the-trainer workshop."""
 
     event_name: ClassVar[str] = "trainer_registered"
-    name: Text
+    personal_fields: ClassVar[frozenset[str]] = frozenset({"name"})
+    name: Text | None = Field(default=None, description=_PERSONAL)
     sex: Sex
     country: Country
     region: Region

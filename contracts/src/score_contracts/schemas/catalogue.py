@@ -87,7 +87,9 @@ def _envelope_section() -> list[str]:
     return [
         "## Envelope",
         "",
-        "No personal data in the attributes: names, tax ids and e-mails live in `data` only.",
+        "No personal data on the public streams: not in the attributes, and not in `data`,",
+        "where the fields marked as personal data are absent (ADR 011). They are kept by the",
+        "producing service and shown by its API to the roles that record them.",
         "",
         *_table(envelope_attributes()),
         "For example, an enrolment as published:",
@@ -113,10 +115,12 @@ def _event_section(cls: type[Event]) -> list[str]:
         f"- schema: {_schema_link(cls)}, `$id` `{cls.schema_uri()}`",
         "",
         *_table(payload),
-        "Example `data`:",
+        "Example `data`, as published:",
         "",
         "```json",
-        json.dumps(example(cls).model_dump(mode="json"), indent=2, ensure_ascii=False),
+        json.dumps(
+            cls.public_data(example(cls).model_dump(mode="json")), indent=2, ensure_ascii=False
+        ),
         "```",
         "",
     ]

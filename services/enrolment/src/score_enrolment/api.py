@@ -17,11 +17,10 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, st
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from score_chassis.api import RuntimeDep, Written
+from score_chassis.api import KnownCountry, RegionSlug, RuntimeDep, Written
 from score_chassis.auth import Reader, Writer
 from score_chassis.problems import NotFound, problem_responses
 from score_chassis.writes import Write, changing, creating, write_route
-from score_contracts.events.base import Country
 from score_contracts.events.base import Id as IdPattern
 from score_contracts.ids import uuid7
 from score_contracts.reference import check_region
@@ -146,9 +145,9 @@ async def list_enterprises(
     principal: Reader,
     runtime: RuntimeDep,
     region: Annotated[
-        str | None, Query(description="Only this region; a chamber may name only its own")
+        RegionSlug | None, Query(description="Only this region; a chamber may name only its own")
     ] = None,
-    country: Annotated[Country | None, Query(description="Only this country")] = None,
+    country: Annotated[KnownCountry | None, Query(description="Only this country")] = None,
     limit: Annotated[int, Query(ge=1, le=200, description="At most this many")] = 50,
     cursor: Annotated[
         IdPattern | None, Query(description="The `next_cursor` of the previous page")

@@ -11,18 +11,16 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from score_chassis.api import Body, PastDate, today
+from score_chassis.api import Body, KnownCountry, Line, PastDate, RegionSlug, known_region, today
 from score_contracts.events.base import (
-    Country,
     Delivery,
     Headcount,
     Id,
     ModuleNumber,
     Money,
     Sex,
-    Text,
 )
-from score_contracts.reference import DEFAULT_COUNTRY, check_region
+from score_contracts.reference import DEFAULT_COUNTRY
 
 Url = Annotated[
     str,
@@ -33,23 +31,29 @@ Url = Annotated[
 class _Located(Body):
     """A body that places its aggregate in a country and one of its regions."""
 
-    country: Country = Field(default=DEFAULT_COUNTRY, description="ISO 3166-1 alpha-2, lower case")
-    region: str = Field(description="Region slug, e.g. `santa_cruz`", examples=["santa_cruz"])
+    country: KnownCountry = Field(
+        default=DEFAULT_COUNTRY,
+        description="ISO 3166-1 alpha-2, lower case: a country whose regions are known",
+    )
+    region: RegionSlug = Field(description="Region slug, e.g. `santa_cruz`")
 
     @field_validator("region")
     @classmethod
     def _known_region(cls, region: str, info: ValidationInfo) -> str:
-        return check_region(info.data.get("country", DEFAULT_COUNTRY), region)
+        country = info.data.get("country")
+        if country is None:  # the country was refused already, and is named so
+            return region
+        return known_region(country, region)
 
 
 class RegisterEnterpriseBody(_Located):
-    name: Text
-    tax_id: Text
-    sector: Text
-    chamber: Text = Field(description="The regional chamber the enterprise belongs to")
+    name: Line
+    tax_id: Line
+    sector: Line
+    chamber: Line = Field(description="The regional chamber the enterprise belongs to")
     workforce: Headcount
     registered_on: PastDate = Field(default_factory=today)
-    size_exception_reason: Text | None = Field(
+    size_exception_reason: Line | None = Field(
         default=None, description="Required when the workforce is outside the targeted range"
     )
 
@@ -59,9 +63,9 @@ class CorrectionBody(Body):
     ones change nothing, and a correction that changes nothing records nothing."""
 
     workforce: Headcount | None = None
-    sector: Text | None = None
-    chamber: Text | None = None
-    name: Text | None = None
+    sector: Line | None = None
+    chamber: Line | None = None
+    name: Line | None = None
     corrected_on: PastDate = Field(default_factory=today)
 
     @model_validator(mode="after")
@@ -74,14 +78,14 @@ class CorrectionBody(Body):
 class EnrolBody(Body):
     module: ModuleNumber
     delivery: Delivery
-    partner: Text | None = Field(
+    partner: Line | None = Field(
         default=None,
         validate_default=True,
         description="Who delivers it: required for `partner` delivery, absent for `direct`",
     )
     delivery_cost: Money
     enrolled_on: PastDate = Field(default_factory=today)
-    exception_reason: Text | None = Field(
+    exception_reason: Line | None = Field(
         default=None, description="Required to start with a module other than 1"
     )
 
@@ -124,20 +128,20 @@ class CompletionBody(Body):
 
 
 class WithdrawalBody(Body):
-    reason: Text
+    reason: Line
     withdrawn_on: PastDate = Field(default_factory=today)
 
 
 class CaseStudyBody(Body):
-    title: Text
+    title: Line
     url: Url
     published_on: PastDate = Field(default_factory=today)
 
 
 class RegisterTrainerBody(_Located):
-    name: Text
+    name: Line
     sex: Sex
-    organisation: Text = Field(description="The chamber or institution the trainer works for")
+    organisation: Line = Field(description="The chamber or institution the trainer works for")
     registered_on: PastDate = Field(
         default_factory=today, description="The day of the train-the-trainer workshop"
     )

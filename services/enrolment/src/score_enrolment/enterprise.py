@@ -238,7 +238,11 @@ def decide(command: Command, state: Enterprise) -> list[Event]:
             raise Refused("the enterprise is not registered", rule="needs-registered-enterprise")
 
         case CorrectDetails(corrected_on=d) if _before(d, state.registered_on):
-            raise Invalid("corrected_on", "is before the enterprise was registered")
+            raise Invalid(
+                "corrected_on",
+                "is before the enterprise was registered",
+                rule="date-before-registration",
+            )
         case CorrectDetails():
             return _corrections(command, state)
 
@@ -254,7 +258,11 @@ def decide(command: Command, state: Enterprise) -> list[Event]:
                 "module 1 comes first unless an exception_reason is given", rule="module-1-first"
             )
         case Enrol(enrolled_on=d) if _before(d, state.registered_on):
-            raise Invalid("enrolled_on", "is before the enterprise was registered")
+            raise Invalid(
+                "enrolled_on",
+                "is before the enterprise was registered",
+                rule="date-before-registration",
+            )
         case Enrol():
             return [_enrolled(command, state)]
 
@@ -267,22 +275,38 @@ def decide(command: Command, state: Enterprise) -> list[Event]:
                 "the enterprise had withdrawn by then", rule="no-training-after-withdrawal"
             )
         case RecordTraining(trained_on=d, enrolment_id=e) if d < state.enrolments[e].enrolled_on:
-            raise Invalid("trained_on", "is before the enrolment")
+            raise Invalid("trained_on", "is before the enrolment", rule="date-before-enrolment")
         case RecordTraining(managers=m, workers=w) if m.total + w.total == 0:
-            raise Invalid("participants", "a training has at least one manager or worker")
+            raise Invalid(
+                "participants",
+                "a training has at least one manager or worker",
+                rule="training-has-participants",
+            )
+        case RecordTraining(managers=m, workers=w) if m.total + w.total > state.workforce.total:
+            # One classroom training cannot seat more people than the enterprise employs.
+            raise Invalid(
+                "participants",
+                f"{m.total + w.total} managers and workers are more than the enterprise's "
+                f"workforce of {state.workforce.total}",
+                rule="participants-within-workforce",
+            )
         case RecordTraining():
             return [_trained(command, state)]
 
         case RecordFeePayment(enrolment_id=e) if e not in state.enrolments:
             raise Refused(f"the enterprise has no enrolment {e}", rule="payment-needs-enrolment")
         case RecordFeePayment(paid_on=d, enrolment_id=e) if d < state.enrolments[e].enrolled_on:
-            raise Invalid("paid_on", "is before the enrolment")
+            raise Invalid("paid_on", "is before the enrolment", rule="date-before-enrolment")
         case RecordFeePayment(amount=a, enrolment_id=e) if (
             a.currency != state.enrolments[e].delivery_cost.currency
         ):
             # Cost recovery divides fees by cost: both must be in one currency.
             currency = state.enrolments[e].delivery_cost.currency
-            raise Invalid("amount.currency", f"must be the enrolment's currency, {currency}")
+            raise Invalid(
+                "amount.currency",
+                f"must be the enrolment's currency, {currency}",
+                rule="fee-in-enrolment-currency",
+            )
         case RecordFeePayment():
             return [
                 TrainingFeePaid(
@@ -309,7 +333,11 @@ def decide(command: Command, state: Enterprise) -> list[Event]:
         case CompleteModule(completed_on=d, enrolment_id=e) if _before(
             d, state.enrolments[e].first_trained_on
         ):
-            raise Invalid("completed_on", "is before the module's first training")
+            raise Invalid(
+                "completed_on",
+                "is before the module's first training",
+                rule="date-before-training",
+            )
         case CompleteModule():
             return [
                 ModuleCompleted(
@@ -323,11 +351,16 @@ def decide(command: Command, state: Enterprise) -> list[Event]:
         case Withdraw() if state.withdrawn:
             raise Refused("the enterprise has already withdrawn", rule="already-withdrawn")
         case Withdraw(withdrawn_on=d) if _before(d, state.registered_on):
-            raise Invalid("withdrawn_on", "is before the enterprise was registered")
+            raise Invalid(
+                "withdrawn_on",
+                "is before the enterprise was registered",
+                rule="date-before-registration",
+            )
         case Withdraw(withdrawn_on=d) if _before(d, state.latest_activity_on):
             raise Invalid(
                 "withdrawn_on",
                 "is before the enterprise's latest enrolment, training or completion",
+                rule="withdrawal-after-activity",
             )
         case Withdraw():
             return [
@@ -348,7 +381,11 @@ def decide(command: Command, state: Enterprise) -> list[Event]:
                 "a case study at this url is already published", rule="case-study-published-once"
             )
         case PublishCaseStudy(published_on=d) if _before(d, state.first_trained_on):
-            raise Invalid("published_on", "is before the enterprise's first training")
+            raise Invalid(
+                "published_on",
+                "is before the enterprise's first training",
+                rule="date-before-training",
+            )
         case PublishCaseStudy():
             return [
                 CaseStudyPublished(
@@ -438,8 +475,9 @@ def evolve(state: Enterprise, event: Event) -> Enterprise:
                 state,
                 registered=True,
                 enterprise_id=event.enterprise_id,
-                name=event.name,
-                tax_id=event.tax_id,
+                # The store always holds them; only a public copy lacks them.
+                name=event.name or "",
+                tax_id=event.tax_id or "",
                 country=event.country,
                 region=event.region,
                 sector=event.sector,

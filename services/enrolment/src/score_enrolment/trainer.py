@@ -90,7 +90,11 @@ def decide(command: Command, state: Trainer) -> list[Event]:
                 rule="certification-needs-registered-trainer",
             )
         case CertifyTrainer(certified_on=d) if state.registered_on and d < state.registered_on:
-            raise Invalid("certified_on", "is before the trainer was registered")
+            raise Invalid(
+                "certified_on",
+                "is before the trainer was registered",
+                rule="date-before-registration",
+            )
         case CertifyTrainer(modules=ms, level=level) if all(state.holds(m, level) for m in ms):
             raise Refused(
                 f"the trainer already holds this certification for modules {list(ms)}",
@@ -115,7 +119,7 @@ def evolve(state: Trainer, event: Event) -> Trainer:
                 state,
                 registered=True,
                 trainer_id=event.trainer_id,
-                name=event.name,
+                name=event.name or "",  # absent only from a public copy
                 sex=event.sex,
                 country=event.country,
                 region=event.region,

@@ -2,7 +2,8 @@
 events, with the events themselves, and pages of the enterprise list.
 
 Names and tax ids are personal data. Only the roles that record them (staff, admin) read
-them back; for every other role they are null in the state and left out of the history.
+them back; for every other role they are null in the state and left out of the history, which
+then shows each event as the public stream carries it (ADR 011).
 """
 
 from __future__ import annotations
@@ -15,11 +16,10 @@ from pydantic import BaseModel, Field
 
 from score_chassis.auth import WRITERS, Principal
 from score_chassis.store import RecordedEvent
-from score_contracts.events import Headcount, Money
+from score_contracts.events import BY_TYPE, Headcount, Money
 from score_enrolment.enterprise import Enrolment, Enterprise
 from score_enrolment.trainer import Level, Trainer
 
-PERSONAL_FIELDS: Final = frozenset({"name", "tax_id"})
 ONLY_FOR_STAFF: Final = "Personal data: shown to staff and admin tokens only, otherwise null"
 
 
@@ -33,7 +33,10 @@ class HistoryEntry(BaseModel):
     type: str = Field(examples=["org.ilo.score.enrolment.enterprise_enrolled.v1"])
     version: int = Field(description="The event's version in the aggregate's stream")
     time: dt.datetime = Field(description="When it was recorded")
-    data: dict[str, Any] = Field(description="The event's payload, as published")
+    data: dict[str, Any] = Field(
+        description="The event's payload; for roles that do not read personal data, as the "
+        "public stream carries it"
+    )
 
 
 def history(events: list[RecordedEvent], *, personal: bool) -> list[HistoryEntry]:
@@ -42,9 +45,7 @@ def history(events: list[RecordedEvent], *, personal: bool) -> list[HistoryEntry
             type=e.type,
             version=e.version,
             time=e.occurred_at,
-            data=e.data
-            if personal
-            else {k: v for k, v in e.data.items() if k not in PERSONAL_FIELDS},
+            data=e.data if personal else BY_TYPE[e.type].public_data(e.data),
         )
         for e in events
     ]

@@ -9,10 +9,10 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
-from score_chassis.api import RuntimeDep
+from score_chassis.api import KnownCountry, RegionSlug, RuntimeDep
 from score_chassis.auth import Reader
 from score_chassis.problems import problem_responses
-from score_contracts.reference import DEFAULT_COUNTRY, check_region
+from score_contracts.reference import DEFAULT_COUNTRY, check_region, quoted
 from score_indicators.indicators import Scope, Value, compute
 from score_indicators.programme import Programme
 
@@ -44,9 +44,11 @@ async def get_indicators(
     request: Request,
     runtime: RuntimeDep,
     principal: Reader,
-    country: Annotated[str, Query(pattern=r"^[a-z]{2}$")] = DEFAULT_COUNTRY,
-    region: Annotated[str | None, Query(description="A region slug, e.g. santa_cruz")] = None,
-    phase: Annotated[str | None, Query(description="A phase id, e.g. phase-3")] = None,
+    country: Annotated[KnownCountry, Query()] = DEFAULT_COUNTRY,
+    region: Annotated[RegionSlug | None, Query(description="A region slug, e.g. la_paz")] = None,
+    phase: Annotated[
+        str | None, Query(max_length=64, description="A phase id, e.g. phase-3")
+    ] = None,
 ) -> IndicatorsView:
     if not principal.sees_region(region):
         raise HTTPException(403, detail="a chamber reads the indicators of its own regions only")
@@ -61,7 +63,7 @@ async def get_indicators(
         found = programme.phase(phase)
         if found is None:
             known = ", ".join(p.id for p in programme.phases)
-            raise _invalid("phase", f"unknown phase {phase!r}; one of: {known}")
+            raise _invalid("phase", f"unknown phase {quoted(phase)}; one of: {known}")
         window = found.window
     scope = Scope(country=country, region=region, window=window)
     async with runtime.database.transaction(write=False) as conn:

@@ -12,17 +12,20 @@ from pydantic import BaseModel, Field
 
 from score_chassis.api import (
     Body,
+    Line,
+    Paragraphs,
     PastDate,
+    PlannedDate,
     RuntimeDep,
     Written,
     today,
 )
 from score_chassis.auth import Principal, Reader, require
-from score_chassis.problems import RETRY_AFTER_SECONDS, NotFound, problem_responses
+from score_chassis.problems import BODY_ERRORS, RETRY_AFTER_SECONDS, NotFound, problem_responses
 from score_chassis.runtime import Runtime
 from score_chassis.writes import Write, changing, creating
 from score_contracts.events import Improvement
-from score_contracts.events.base import Id, ModuleNumber, Text
+from score_contracts.events.base import Id, ModuleNumber
 from score_contracts.ids import uuid7
 from score_visits import handlers
 from score_visits.domain import CancelVisit, CompleteVisit, ScheduleVisit, Visit
@@ -98,17 +101,18 @@ CANCELLATION_CONFLICTS = """A rule refused the cancellation; `rule` names it (al
 
 
 class ImprovementBody(Body):
-    area: Text = Field(examples=["Almacén de telas"])
-    description: Annotated[str, Field(min_length=1, max_length=2000)] = Field(
-        examples=["5S: rollos clasificados por color y etiquetados"]
-    )
+    area: Line = Field(examples=["Almacén de telas"])
+    description: Paragraphs = Field(examples=["5S: rollos clasificados por color y etiquetados"])
 
 
 class ScheduleVisitBody(Body):
     enterprise_id: Id
     trainer_id: Id
     module: ModuleNumber = Field(description="The module (1–5) whose follow-up this visit is")
-    scheduled_for: dt.date = Field(default_factory=today, description="Default: today")
+    scheduled_for: PlannedDate = Field(
+        default_factory=today,
+        description="Default: today; at most `SCORE_PLANNING_HORIZON_DAYS` ahead (366)",
+    )
 
 
 class CompletionBody(Body):
@@ -125,7 +129,7 @@ class CompletionBody(Body):
 
 
 class CancellationBody(Body):
-    reason: Text
+    reason: Line
     cancelled_on: PastDate = Field(default_factory=today, description="Default: today")
 
 
@@ -213,7 +217,7 @@ WriteExisting = Annotated[Write, Depends(changing(handlers.execute))]
     description="Only for an enterprise enrolled in the module and not withdrawn, by a "
     "trainer certified for the module — as far as the visits service has heard from the "
     "enrolment service. See the 409 answer for what to do when it has not heard yet.",
-    responses=_problems(401, 403, 409, 422, conflict=SCHEDULE_CONFLICTS),
+    responses=_problems(*BODY_ERRORS, 401, 403, 409, 422, conflict=SCHEDULE_CONFLICTS),
 )
 async def schedule_visit(
     body: ScheduleVisitBody, write: WriteNew, principal: VisitWriter
@@ -228,7 +232,7 @@ async def schedule_visit(
     response_model=Written,
     response_model_exclude_none=True,
     summary="Record that a visit took place, with the improvements found",
-    responses=_problems(401, 403, 404, 409, 412, 422, conflict=COMPLETION_CONFLICTS),
+    responses=_problems(*BODY_ERRORS, 401, 403, 404, 409, 412, 422, conflict=COMPLETION_CONFLICTS),
 )
 async def complete_visit(
     visit_id: VisitId,
@@ -252,7 +256,9 @@ async def complete_visit(
     response_model=Written,
     response_model_exclude_none=True,
     summary="Cancel a visit, with the reason",
-    responses=_problems(401, 403, 404, 409, 412, 422, conflict=CANCELLATION_CONFLICTS),
+    responses=_problems(
+        *BODY_ERRORS, 401, 403, 404, 409, 412, 422, conflict=CANCELLATION_CONFLICTS
+    ),
 )
 async def cancel_visit(
     visit_id: VisitId,
