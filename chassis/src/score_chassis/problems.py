@@ -198,12 +198,17 @@ def install_problem_handlers(app: FastAPI) -> None:
         response = problem(
             request,
             error.status_code,
-            HTTPStatus(error.status_code).phrase,
+            _title(error.status_code),
             "about:blank",
             detail=detail,
         )
         response.headers.update(headers)
         return response
+
+
+def _title(status: int) -> str:
+    # RFC 9110's name: Python's table still has RFC 7231's "Request Entity Too Large".
+    return "Content Too Large" if status == 413 else HTTPStatus(status).phrase
 
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")

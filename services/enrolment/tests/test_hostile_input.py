@@ -169,6 +169,7 @@ async def test_a_streamed_body_over_the_limit_is_refused_too(client: httpx.Async
         "/v1/enterprises", content=chunks(), headers={**STAFF, "Content-Type": "application/json"}
     )
     assert response.status_code == 413, response.text
+    assert response.json()["title"] == "Content Too Large"
     assert await appended(client) == 0
 
 
