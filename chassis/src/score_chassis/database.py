@@ -7,6 +7,7 @@ immediate one waits its turn and then reads the current state.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -32,15 +33,25 @@ class Database:
         else:
             options.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **options)
+        self._writer = asyncio.Lock()
         if self.is_sqlite:
             _take_over_sqlite_transactions(self.engine)
 
     @asynccontextmanager
     async def transaction(self, *, write: bool = True) -> AsyncIterator[AsyncConnection]:
         """A connection inside one transaction, committed on success, rolled back on error."""
-        async with self.engine.connect() as conn:
-            if self.is_sqlite:
-                await conn.execution_options(score_begin="IMMEDIATE" if write else "DEFERRED")
+        if not (self.is_sqlite and write):
+            async with self.engine.connect() as conn:
+                if self.is_sqlite:  # a reader takes no lock
+                    await conn.execution_options(score_begin="DEFERRED")
+                async with conn.begin():
+                    yield conn
+            return
+        # SQLite has one writer at a time. Writers of this process queue here, in the event
+        # loop, rather than in SQLite's busy handler, which sleeps up to 100 ms between
+        # tries: under a few concurrent writers that sleeping is most of the latency.
+        async with self._writer, self.engine.connect() as conn:
+            await conn.execution_options(score_begin="IMMEDIATE")
             async with conn.begin():
                 yield conn
 
