@@ -317,7 +317,7 @@ class OutboxRelay:
         if not self.nats.connected:
             raise ConnectionError("NATS is not connected")
         batch = await self._pending()
-        for _ in range(3):  # reading a stream forgets events: the batch is then read again
+        for _ in range(3):  # the batch is read again when reading a stream forgot some of it
             if not batch or not await self._reconcile_streams_of(s for _, s in batch):
                 break
             batch = await self._pending()
@@ -429,18 +429,18 @@ class OutboxRelay:
         return name
 
     async def _reconcile_streams_of(self, subjects: Iterable[str]) -> bool:
-        """Read every stream these subjects go to that the relay does not trust; whether any."""
-        read = False
-        for subject in dict.fromkeys(subjects):
+        """Read every stream these subjects go to that the relay does not trust; returns
+        whether that forgot any pending event."""
+        forgotten = 0
+        for subject in set(subjects):
             stream = self._stream_taking(subject)
             if stream is not None and time.monotonic() < stream.trusted_until:
                 continue
             name = stream.name if stream is not None else await self._find_stream(subject)
             if name is None:
                 continue  # no stream takes it: its publish will say so
-            await self.reconcile(name)
-            read = True
-        return read
+            forgotten += await self.reconcile(name)
+        return forgotten > 0
 
     async def reconcile(self, stream: str) -> int:
         """Learn what `stream` holds beyond the checkpoint: forget the pending events already
@@ -493,7 +493,7 @@ class OutboxRelay:
         log.info(
             "relay.reconciled",
             stream=stream,
-            read=max(0, last - start + 1),
+            read=last - start + 1 if state.messages and start <= last else 0,
             forgotten=forgotten,
             checkpoint=last,
         )
