@@ -1,5 +1,9 @@
 """The outbox relay against a real nats-server: every appended event reaches JetStream
-once, in order, whatever happens to NATS or to the order transactions commit in."""
+once, in order, whatever happens to NATS, to the relay or to the order transactions commit in.
+
+JetStream's own de-duplication forgets an id after the stream's duplicate window (10 minutes in
+production). The tests that show what happens beyond it shrink the window to a second.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,13 @@ import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from typing import Any
 
+import nats
 import pytest
+import sqlalchemy as sa
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.api import PubAck
 from sqlalchemy.exc import OperationalError
 
 from score_chassis import store
@@ -20,15 +29,17 @@ from score_chassis.jetstream import (
     stream_config,
 )
 from score_chassis.nats_server import NatsServer
-from score_chassis.relay import OutboxRelay
-from score_chassis.store import NewEvent
-from score_chassis.testing.streams import stream_messages
+from score_chassis.relay import RELAY_LOCK_KEY, OutboxRelay, checkpoint_after
+from score_chassis.store import NewEvent, RecordedEvent
+from score_chassis.testing.streams import stream_messages, wait_for
 from score_contracts.events import EnterpriseRegistered, Headcount
 from score_contracts.subjects import STREAMS, subject_for
 
 pytestmark = pytest.mark.nats
 
 SOURCE = "/score/bo/enrolment"
+WINDOW = 1.0
+"""The duplicate window of the streams in the tests that outlive it, in seconds."""
 
 
 def registered(n: int, region: str = "santa_cruz") -> NewEvent:
@@ -194,3 +205,253 @@ async def test_only_the_producer_changes_an_existing_stream(connection: NatsConn
 
     await ensure_stream(js, spec)  # the producer
     assert (await js.stream_info(spec.name)).config.duplicate_window == DUPLICATE_WINDOW_SECONDS
+
+
+async def forget_the_window(connection: NatsConnection) -> None:
+    """Give the enrolment stream a one-second duplicate window."""
+    config = replace(stream_config(STREAMS["enrolment"]), duplicate_window=WINDOW)
+    await connection.jetstream.update_stream(config)
+
+
+async def outlive_the_window() -> None:
+    """Wait until JetStream no longer remembers the ids it was sent so far."""
+    await asyncio.sleep(WINDOW + 0.5)
+
+
+def crashing_before_the_delete(relay: OutboxRelay) -> OutboxRelay:
+    """The relay publishes and has JetStream's acks, then dies before its outbox delete."""
+
+    async def crash(*_: object, **__: object) -> None:
+        raise OperationalError("DELETE", {}, ConnectionResetError("database away"))
+
+    relay._forget = crash  # type: ignore[method-assign]
+    return relay
+
+
+async def publish_all(relay: OutboxRelay) -> None:
+    async with asyncio.timeout(10):
+        while await relay.pending_count():
+            await relay.publish_pending()
+
+
+async def stream_ids(nats_url: str) -> list[str]:
+    return [h["Nats-Msg-Id"] for h, _ in await stream_messages(nats_url, "SCORE_ENROLMENT")]
+
+
+async def test_a_restart_after_the_duplicate_window_publishes_nothing_twice(
+    database: Database, connection: NatsConnection, nats_url: str
+) -> None:
+    await forget_the_window(connection)
+    events = [registered(n) for n in range(20)]
+    await append(database, *events)
+    killed = crashing_before_the_delete(OutboxRelay(database, connection, batch_size=7))
+    with pytest.raises(OperationalError):
+        await killed.publish_pending()
+    assert len(await stream_ids(nats_url)) == 7  # on the stream, and still in the outbox
+    assert await killed.pending_count() == 20
+
+    await outlive_the_window()
+    restarted = OutboxRelay(database, connection, batch_size=7)
+    await publish_all(restarted)
+    assert await stream_ids(nats_url) == [e.event_id for e in events]
+
+
+async def test_a_new_leader_learns_what_the_old_one_published_before_publishing(
+    postgres_database: Database, connection: NatsConnection, nats_url: str
+) -> None:
+    database = postgres_database
+    await forget_the_window(connection)
+    events = [registered(n) for n in range(10)]
+    await append(database, *events)
+    old = crashing_before_the_delete(OutboxRelay(database, connection, poll_seconds=0.05))
+    new = OutboxRelay(database, connection, poll_seconds=0.05)
+    release = asyncio.Event()
+
+    async def wedged_leader() -> None:
+        # Waits for the lock behind the old leader, then holds it doing nothing.
+        async with database.engine.connect() as conn:
+            await conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": RELAY_LOCK_KEY})
+            await release.wait()
+            await conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": RELAY_LOCK_KEY})
+
+    old.start()
+    try:
+        await wait_for(lambda: _count(nats_url, 10))
+        wedged = asyncio.create_task(wedged_leader())
+        await asyncio.sleep(0.3)  # queued for the lock
+        new.start()  # a second replica: it waits for the lock too
+        await old.stop()  # the leader dies with its outbox full of published events
+        await outlive_the_window()
+        release.set()  # the replica becomes the leader long after
+        async with asyncio.timeout(10):
+            await wedged
+            await new.drained()
+    finally:
+        release.set()
+        await old.stop()
+        await new.stop()
+    assert await stream_ids(nats_url) == [e.event_id for e in events]
+
+
+async def _count(nats_url: str, expected: int) -> bool:
+    return len(await stream_ids(nats_url)) == expected
+
+
+async def test_an_event_stored_though_its_ack_was_lost_is_not_published_again(
+    database: Database, connection: NatsConnection, nats_url: str
+) -> None:
+    await forget_the_window(connection)
+    events = [registered(n) for n in range(5)]
+    await append(database, *events)
+    relay = OutboxRelay(database, connection)
+    publish = relay._publish
+    lost = {events[2].event_id}
+
+    async def ack_lost(event: RecordedEvent, subject: str) -> PubAck | None:
+        ack = await publish(event, subject)
+        if event.event_id in lost:
+            lost.clear()
+            raise NatsTimeoutError  # JetStream stored it; its answer never came
+        return ack
+
+    relay._publish = ack_lost  # type: ignore[assignment,method-assign]
+    with pytest.raises(NatsTimeoutError):
+        await relay.publish_pending()
+    assert await relay.pending_count() == 3
+
+    await outlive_the_window()
+    await publish_all(relay)
+    assert await stream_ids(nats_url) == [e.event_id for e in events]
+
+
+async def test_a_stream_made_again_is_read_from_its_start(
+    database: Database, connection: NatsConnection, nats_url: str
+) -> None:
+    await forget_the_window(connection)
+    old = [registered(n) for n in range(10)]
+    await append(database, *old)
+    await publish_all(OutboxRelay(database, connection))  # the checkpoint is at 10
+    await connection.jetstream.delete_stream("SCORE_ENROLMENT")
+    await ensure_stream(connection.jetstream, STREAMS["enrolment"])
+    await forget_the_window(connection)
+    new = [registered(n) for n in range(10, 13)]
+    await append(database, *new)
+    with pytest.raises(OperationalError):
+        await crashing_before_the_delete(OutboxRelay(database, connection)).publish_pending()
+    assert await stream_ids(nats_url) == [e.event_id for e in new]  # sequences 1 to 3
+
+    await outlive_the_window()
+    later = registered(13)
+    await append(database, later)
+    await publish_all(OutboxRelay(database, connection))
+    assert await stream_ids(nats_url) == [e.event_id for e in [*new, later]]
+
+
+async def test_a_stream_made_again_and_refilled_past_the_checkpoint_is_read_from_its_start(
+    database: Database, connection: NatsConnection, nats_url: str
+) -> None:
+    await forget_the_window(connection)
+    old = [registered(n) for n in range(5)]
+    await append(database, *old)
+    await publish_all(OutboxRelay(database, connection))  # the checkpoint is at 5
+    await connection.jetstream.delete_stream("SCORE_ENROLMENT")
+    await ensure_stream(connection.jetstream, STREAMS["enrolment"])
+    await forget_the_window(connection)
+    new = [registered(n) for n in range(5, 8)]
+    await append(database, *new)
+    with pytest.raises(OperationalError):
+        await crashing_before_the_delete(OutboxRelay(database, connection)).publish_pending()
+    # An operator restores the old messages after them: the stream is past the checkpoint again.
+    client = await nats.connect(nats_url)
+    try:
+        for event in old:
+            await client.jetstream().publish(
+                event.subject, b"{}", headers={"Nats-Msg-Id": event.event_id}
+            )
+    finally:
+        await client.close()
+
+    await outlive_the_window()
+    await publish_all(OutboxRelay(database, connection))
+    assert await stream_ids(nats_url) == [e.event_id for e in [*new, *old]]
+
+
+async def test_a_relay_idle_past_the_duplicate_window_learns_what_another_published(
+    database: Database, connection: NatsConnection, nats_url: str
+) -> None:
+    # Two relays at once: a leader whose lock went with its database session, unaware.
+    await forget_the_window(connection)
+    first, second = registered(1), registered(2)
+    relay = OutboxRelay(database, connection)
+    await append(database, first)
+    await publish_all(relay)
+    await append(database, second)
+    with pytest.raises(OperationalError):
+        await crashing_before_the_delete(OutboxRelay(database, connection)).publish_pending()
+
+    await outlive_the_window()
+    await publish_all(relay)
+    assert await stream_ids(nats_url) == [first.event_id, second.event_id]
+
+
+async def test_the_steady_state_costs_one_request_to_nats_per_event(
+    database: Database, connection: NatsConnection
+) -> None:
+    relay = OutboxRelay(database, connection, batch_size=7)
+    await append(database, registered(0))
+    await publish_all(relay)  # the first pass reads the stream: it has just started
+
+    client = connection.client
+    calls: list[str] = []  # every request (a JetStream API call or a publish) and subscription
+    request, subscribe = client.request, client.subscribe
+
+    def counted(name: str, call: Any) -> Any:
+        def counting(subject: str, *args: Any, **kwargs: Any) -> Any:
+            calls.append(f"{name} {subject}")
+            return call(subject, *args, **kwargs)
+
+        return counting
+
+    client.request = counted("request", request)  # type: ignore[method-assign]
+    client.subscribe = counted("subscribe", subscribe)  # type: ignore[method-assign]
+    events = [registered(n) for n in range(1, 21)]
+    try:
+        for chunk in (events[:3], events[3:]):
+            await append(database, *chunk)
+            await publish_all(relay)
+    finally:
+        del client.request, client.subscribe
+    assert calls == [f"request {e.subject}" for e in events]
+    assert (await connection.jetstream.stream_info("SCORE_ENROLMENT")).state.consumer_count == 0
+
+
+async def test_republishing_after_the_duplicate_window_sends_only_what_the_stream_lost(
+    database: Database, relay: OutboxRelay, connection: NatsConnection, nats_url: str
+) -> None:
+    await forget_the_window(connection)
+    events = [registered(n) for n in range(10)]
+    await append(database, *events)
+    async with asyncio.timeout(10):
+        await relay.drained()
+    for sequence in (3, 7):  # the stream lost two of them
+        await connection.jetstream.delete_msg("SCORE_ENROLMENT", sequence)
+
+    await outlive_the_window()
+    assert await relay.republish(after=0) == 10
+    assert sorted(await stream_ids(nats_url)) == sorted(e.event_id for e in events)
+    assert (await stream_ids(nats_url))[-2:] == [events[2].event_id, events[6].event_id]
+
+
+def ack(seq: int, *, duplicate: bool = False) -> PubAck:
+    return PubAck(stream="SCORE_ENROLMENT", seq=seq, duplicate=duplicate or None)
+
+
+def test_the_checkpoint_moves_over_the_relays_own_messages_only() -> None:
+    assert checkpoint_after(10, [ack(11), ack(12), ack(13)]) == (13, True)
+    # A copy JetStream dropped still names the message that holds the event.
+    assert checkpoint_after(10, [ack(11), ack(9, duplicate=True), ack(12)]) == (12, True)
+    assert checkpoint_after(10, [ack(11), ack(12, duplicate=True), ack(13)]) == (13, True)
+    # Someone else's message at 12: the relay must read it before trusting the stream again.
+    assert checkpoint_after(10, [ack(11), ack(13)]) == (11, False)
+    # A new message at or below the checkpoint: the stream was made again.
+    assert checkpoint_after(10, [ack(1), ack(2)]) == (10, False)

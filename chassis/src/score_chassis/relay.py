@@ -1,14 +1,24 @@
-"""The outbox relay: publishes appended events to JetStream, in order, at least once.
+"""The outbox relay: publishes appended events to JetStream, in order, each once.
 
 The outbox is a set of pending rows, not a cursor over positions. A cursor ("publish
 everything after position N") skips events on PostgreSQL, where a transaction that took
 position 10 can commit after one that took 11: the cursor passes 11 before 10 is visible.
 A pending set cannot skip: a late commit is simply still pending at the next pass.
 
-An event leaves the outbox only after JetStream acknowledged it. A crash between the ack and
-the delete re-publishes it, and JetStream drops the copy by its `Nats-Msg-Id`; consumers are
-idempotent besides. Events are published one at a time in position order, so the events of
-one aggregate reach the stream in version order.
+An event leaves the outbox only after JetStream acknowledged it, so a crash between the ack and
+the delete leaves published events pending. JetStream drops a second copy by its `Nats-Msg-Id`
+only within the stream's duplicate window; a relay that restarts later must learn what the
+stream holds instead of counting on it (ADR 010). It keeps a checkpoint per stream, the
+sequence up to which every message of the stream is known to the outbox, moved in the
+transaction of the outbox delete. Whenever it cannot be sure of a stream (it has just started
+or become the leader, a pass failed, a message not its own came between its publishes, or half
+the duplicate window went by since it last knew), it reads the ids of the stream's messages after
+the checkpoint and forgets the pending events already there before publishing to it again. It
+reads the stream's contents, not store positions, so it cannot skip an event never published.
+In the steady state this costs one UPDATE per batch and nothing on NATS.
+
+Events are published one at a time in position order, so the events of one aggregate reach
+the stream in version order.
 """
 
 from __future__ import annotations
@@ -17,26 +27,41 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
-from collections.abc import Sequence
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from nats.errors import Error as NatsError
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, PubAck
 from nats.js.errors import Error as JetStreamError
+from nats.js.errors import NoStreamResponseError, NotFoundError
 
 from score_chassis.database import Database
 from score_chassis.jetstream import NatsConnection
 from score_chassis.logs import get_logger
 from score_chassis.metrics import EVENTS_PUBLISHED, OUTBOX_PENDING
 from score_chassis.store import RecordedEvent, read_all, row_to_event
-from score_chassis.tables import events, outbox
+from score_chassis.tables import events, outbox, relay_checkpoints
+from score_chassis.upsert import insert
 from score_contracts.envelope import CONTENT_TYPE
 from score_contracts.events import BY_TYPE
 
 log = get_logger(__name__)
 
 # One relay per database: on PostgreSQL the replicas of a service elect one with this lock.
-_RELAY_LOCK_KEY = 0x5C0BE_0001
+RELAY_LOCK_KEY = 0x5C0BE_0001
+
+# JetStream's duplicate window when a stream's configuration leaves it to the server.
+_DEFAULT_DUPLICATE_WINDOW = 120.0
+# Messages read per fetch, and event ids per DELETE, when the relay reads a stream.
+_READ_CHUNK = 500
+# How far the clock of a service may be from that of NATS, for `republish`'s reading.
+_CLOCK_SKEW = dt.timedelta(minutes=15)
 
 
 def envelope_json(event: RecordedEvent) -> bytes:
@@ -64,6 +89,123 @@ def headers_for(event: RecordedEvent) -> dict[str, str]:
     return {"Nats-Msg-Id": event.event_id, "Content-Type": CONTENT_TYPE}
 
 
+def checkpoint_after(checkpoint: int, acks: Iterable[PubAck]) -> tuple[int, bool]:
+    """Where a stream's checkpoint moves after a batch's acks, and whether it reached them all.
+
+    The checkpoint moves over the sequences the acks name one by one: each is a message holding
+    an event of the batch (a copy JetStream dropped names the message it kept). A gap is a
+    message someone else put there, which may hold an event still pending: the checkpoint
+    stops before it, and the relay reads the stream before it trusts it again. A new message
+    at or below the checkpoint means the stream was made again and counts from 1.
+    """
+    acks = list(acks)
+    if any(not ack.duplicate and ack.seq <= checkpoint for ack in acks):
+        return checkpoint, False
+    sequences = {ack.seq for ack in acks}
+    reached = checkpoint
+    while reached + 1 in sequences:
+        reached += 1
+    return reached, reached >= max(sequences, default=checkpoint)
+
+
+def _subject_matches(pattern: str, subject: str) -> bool:
+    """NATS subject matching: `*` is one token, a final `>` one or more."""
+    tokens = subject.split(".")
+    for index, token in enumerate(pattern.split(".")):
+        if token == ">":
+            return len(tokens) > index
+        if index >= len(tokens) or token not in ("*", tokens[index]):
+            return False
+    return len(tokens) == len(pattern.split("."))
+
+
+@dataclass(slots=True)
+class _Stream:
+    """What the relay learnt of a stream when it last read it."""
+
+    name: str
+    subjects: tuple[str, ...]
+    checkpoint: int
+    trust_seconds: float
+    """Half the duplicate window: another publisher's copy is dropped for twice as long."""
+    trusted_until: float = 0.0
+    """A monotonic time; the relay reads the stream again before publishing to it after it."""
+
+    def takes(self, subject: str) -> bool:
+        return any(_subject_matches(pattern, subject) for pattern in self.subjects)
+
+
+async def _read_ids(
+    js: JetStreamContext,
+    stream: str,
+    *,
+    start: int | dt.datetime,
+    until: int,
+    on_chunk: Callable[[list[str], int], Awaitable[None]],
+    fetch_seconds: float,
+) -> None:
+    """Read the `Nats-Msg-Id`s of `stream`'s messages from `start` (a sequence or a time) to
+    sequence `until`, and hand them over chunk by chunk with the last sequence read.
+
+    An ephemeral consumer that delivers headers only and wants no acks: a stream is read at
+    the cost of its headers, and the server forgets the consumer if the reader dies.
+    """
+    name = f"relay-read-{uuid.uuid4().hex}"
+    config = ConsumerConfig(
+        name=name,
+        ack_policy=AckPolicy.NONE,
+        headers_only=True,
+        inactive_threshold=60.0,
+        mem_storage=True,
+        num_replicas=1,
+    )
+    if isinstance(start, int):
+        config.deliver_policy, config.opt_start_seq = DeliverPolicy.BY_START_SEQUENCE, start
+    else:
+        config.deliver_policy, config.opt_start_time = DeliverPolicy.BY_START_TIME, start
+    info = await js.add_consumer(stream, config)
+    try:
+        if not info.num_pending:
+            return
+        reader = await js.pull_subscribe_bind(consumer=name, stream=stream)
+        try:
+            delivered = 0
+            while True:
+                try:
+                    messages = await reader.fetch(_READ_CHUNK, timeout=fetch_seconds)
+                except NatsTimeoutError:
+                    if not (await reader.consumer_info()).num_pending:
+                        return  # the last messages were deleted while we read
+                    raise
+                ids: list[str] = []
+                sequence, done = 0, False
+                for msg in messages:
+                    metadata = msg.metadata
+                    delivered += 1
+                    if metadata.sequence.consumer != delivered:
+                        # Nothing is redelivered without acks: a message went missing.
+                        raise ConnectionError(f"a message of {stream} was lost in reading it")
+                    if metadata.sequence.stream > until:
+                        done = True
+                        break
+                    sequence = metadata.sequence.stream
+                    if msg_id := (msg.headers or {}).get("Nats-Msg-Id"):
+                        ids.append(msg_id)
+                    if sequence >= until or not metadata.num_pending:
+                        done = True
+                        break
+                if sequence:
+                    await on_chunk(ids, sequence)
+                if done:
+                    return
+        finally:
+            with contextlib.suppress(Exception):
+                await reader.unsubscribe()
+    finally:
+        with contextlib.suppress(Exception):
+            await js.delete_consumer(stream, name)
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -82,6 +224,7 @@ class OutboxRelay:
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._streams: dict[str, _Stream] = {}
 
     def notify(self) -> None:
         """Something was appended: publish it now rather than at the next poll."""
@@ -120,6 +263,8 @@ class OutboxRelay:
                 await asyncio.sleep(self.poll_seconds)
 
     async def _relay(self) -> None:
+        # A new leader knows nothing of what the one before it published: it reads the streams.
+        self._streams.clear()
         while True:
             await self.nats.ready.wait()
             try:
@@ -140,7 +285,7 @@ class OutboxRelay:
         async with self.database.engine.connect() as conn:
             while not (
                 await conn.execute(
-                    sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": _RELAY_LOCK_KEY}
+                    sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": RELAY_LOCK_KEY}
                 )
             ).scalar_one():
                 await conn.commit()
@@ -153,7 +298,7 @@ class OutboxRelay:
                 # A pooled connection would keep a session lock after we give it back.
                 try:
                     await conn.execute(
-                        sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _RELAY_LOCK_KEY}
+                        sa.text("SELECT pg_advisory_unlock(:k)"), {"k": RELAY_LOCK_KEY}
                     )
                     await conn.commit()
                 except Exception:  # the connection is broken: make sure it is not reused
@@ -165,9 +310,46 @@ class OutboxRelay:
         self._wakeup.clear()
 
     async def publish_pending(self) -> int:
-        """Publish one batch of pending events; returns how many were published."""
+        """Publish one batch of pending events; returns how many were published.
+
+        A stream the relay does not trust is read first (`reconcile`), and the pending events
+        it already holds are forgotten rather than published again.
+        """
         if not self.nats.connected:
             raise ConnectionError("NATS is not connected")
+        batch = await self._pending()
+        for _ in range(3):  # the batch is read again when reading a stream forgot some of it
+            if not batch or not await self._reconcile_streams_of(s for _, s in batch):
+                break
+            batch = await self._pending()
+        if not batch:
+            OUTBOX_PENDING.set(0)
+            return 0
+        started = time.monotonic()
+        trusted_until: dict[str, float] = {}
+        published: list[tuple[int, str, PubAck]] = []
+        try:
+            for event, subject in batch:
+                stream = self._stream_taking(subject)
+                if stream is None:
+                    if published:
+                        break
+                    raise NoStreamResponseError  # no stream takes the subject
+                if stream.name not in trusted_until:
+                    trusted_until[stream.name] = stream.trusted_until
+                    stream.trusted_until = 0.0  # until this pass has its acks and its delete
+                if time.monotonic() >= trusted_until[stream.name]:
+                    break  # the trust ran out: the rest waits until the stream is read
+                ack = await self._publish(event, subject)
+                published.append((event.position, stream.name, ack))
+        finally:
+            whole = await self._forget(published)
+        for name in whole & trusted_until.keys():
+            self._streams[name].trusted_until = started + self._streams[name].trust_seconds
+        EVENTS_PUBLISHED.inc(len(published))
+        return len(published)
+
+    async def _pending(self) -> list[tuple[RecordedEvent, str]]:
         async with self.database.transaction(write=False) as conn:
             result = await conn.execute(
                 sa.select(
@@ -185,39 +367,181 @@ class OutboxRelay:
                 .order_by(events.c.position)
                 .limit(self.batch_size)
             )
-            batch = [(row_to_event(row), row.subject) for row in result]
-        if not batch:
-            OUTBOX_PENDING.set(0)
-            return 0
-        published: list[int] = []
-        try:
-            for event, subject in batch:
-                await self._publish(event, subject)
-                published.append(event.position)
-        finally:
-            await self._forget(published)
-        EVENTS_PUBLISHED.inc(len(published))
-        return len(published)
+            return [(row_to_event(row), row.subject) for row in result]
 
-    async def _publish(self, event: RecordedEvent, subject: str) -> None:
-        await self.nats.jetstream.publish(
+    async def _publish(self, event: RecordedEvent, subject: str) -> PubAck:
+        ack: PubAck = await self.nats.jetstream.publish(
             subject,
             envelope_json(event),
             timeout=self.publish_timeout,
             headers=headers_for(event),
         )
+        return ack
 
-    async def _forget(self, positions: Sequence[int]) -> None:
-        if not positions:
-            return
+    async def _forget(self, published: Sequence[tuple[int, str, PubAck]]) -> set[str]:
+        """Delete the published rows and move the checkpoints, in one transaction.
+
+        Returns the streams that hold nothing unknown to the outbox up to their checkpoint.
+        """
+        if not published:
+            return set()
+        acks: dict[str, list[PubAck]] = {}
+        for _position, name, ack in published:
+            if ack.stream != name:  # the streams were reconfigured under us: learn them again
+                self._streams.clear()
+                break
+            acks.setdefault(name, []).append(ack)
+        moved: dict[str, int] = {}
+        whole: set[str] = set()
+        for name, stream_acks in acks.items():
+            stream = self._streams.get(name)
+            if stream is None:
+                continue
+            checkpoint, reached_all = checkpoint_after(stream.checkpoint, stream_acks)
+            if checkpoint != stream.checkpoint:
+                moved[name] = checkpoint
+            if reached_all:
+                whole.add(name)
         async with self.database.transaction() as conn:
-            await conn.execute(outbox.delete().where(outbox.c.position.in_(positions)))
+            await conn.execute(
+                outbox.delete().where(outbox.c.position.in_([p for p, _, _ in published]))
+            )
+            for name, checkpoint in moved.items():
+                await conn.execute(
+                    relay_checkpoints.update()
+                    .where(relay_checkpoints.c.stream == name)
+                    .values(stream_sequence=checkpoint)
+                )
+        for name, checkpoint in moved.items():
+            self._streams[name].checkpoint = checkpoint
+        return whole
+
+    def _stream_taking(self, subject: str) -> _Stream | None:
+        for stream in self._streams.values():
+            if stream.takes(subject):
+                return stream
+        return None
+
+    async def _find_stream(self, subject: str) -> str | None:
+        try:
+            name: str = await self.nats.jetstream.find_stream_name_by_subject(subject)
+        except NotFoundError:
+            return None
+        return name
+
+    async def _reconcile_streams_of(self, subjects: Iterable[str]) -> bool:
+        """Read every stream these subjects go to that the relay does not trust; returns
+        whether that forgot any pending event."""
+        forgotten = 0
+        for subject in set(subjects):
+            stream = self._stream_taking(subject)
+            if stream is not None and time.monotonic() < stream.trusted_until:
+                continue
+            name = stream.name if stream is not None else await self._find_stream(subject)
+            if name is None:
+                continue  # no stream takes it: its publish will say so
+            forgotten += await self.reconcile(name)
+        return forgotten > 0
+
+    async def reconcile(self, stream: str) -> int:
+        """Learn what `stream` holds beyond the checkpoint: forget the pending events already
+        there, move the checkpoint to the stream's end. Returns how many events it forgot.
+
+        The relay then trusts the stream for half its duplicate window: publishing to it only
+        moves the checkpoint, unless a message not the relay's own shows between its publishes.
+        """
+        started = time.monotonic()
+        js = self.nats.jetstream
+        info = await js.stream_info(stream)
+        async with self.database.transaction(write=False) as conn:
+            row = (
+                await conn.execute(
+                    sa.select(relay_checkpoints).where(relay_checkpoints.c.stream == stream)
+                )
+            ).first()
+        state = info.state
+        created = info.created.isoformat() if info.created else None
+        last = int(state.last_seq or 0)
+        start = int(state.first_seq or 0)
+        # A checkpoint past the stream's end, or of a stream created at another time, is of a
+        # stream that was lost and made again: read this one from its start.
+        if row is not None and row.stream_created == created and row.stream_sequence <= last:
+            start = max(start, row.stream_sequence + 1)
+        forgotten = 0
+
+        async def learn(ids: list[str], sequence: int) -> None:
+            nonlocal forgotten
+            forgotten += await self._learned(stream, ids, sequence, created)
+
+        if state.messages and start <= last:
+            await _read_ids(
+                js,
+                stream,
+                start=start,
+                until=last,
+                on_chunk=learn,
+                fetch_seconds=self.publish_timeout,
+            )
+        await self._learned(stream, [], last, created)
+        window = float(info.config.duplicate_window or _DEFAULT_DUPLICATE_WINDOW)
+        self._streams[stream] = _Stream(
+            name=stream,
+            subjects=tuple(info.config.subjects or ()),
+            checkpoint=last,
+            trust_seconds=window / 2,
+            trusted_until=started + window / 2,
+        )
+        log.info(
+            "relay.reconciled",
+            stream=stream,
+            read=last - start + 1 if state.messages and start <= last else 0,
+            forgotten=forgotten,
+            checkpoint=last,
+        )
+        return forgotten
+
+    async def _learned(
+        self, stream: str, event_ids: Sequence[str], sequence: int, created: str | None
+    ) -> int:
+        """Forget the pending events the stream holds and set its checkpoint, in one transaction."""
+        forgotten = 0
+        async with self.database.transaction() as conn:
+            for offset in range(0, len(event_ids), _READ_CHUNK):
+                chunk = event_ids[offset : offset + _READ_CHUNK]
+                result = await conn.execute(
+                    outbox.delete().where(
+                        outbox.c.position.in_(
+                            sa.select(events.c.position).where(events.c.event_id.in_(chunk))
+                        )
+                    )
+                )
+                forgotten += result.rowcount
+            upsert = insert(conn, relay_checkpoints).values(
+                stream=stream, stream_sequence=sequence, stream_created=created
+            )
+            await conn.execute(
+                upsert.on_conflict_do_update(
+                    index_elements=[relay_checkpoints.c.stream],
+                    set_={
+                        "stream_sequence": upsert.excluded.stream_sequence,
+                        "stream_created": upsert.excluded.stream_created,
+                    },
+                )
+            )
+        return forgotten
 
     async def republish(self, *, after: int = 0, until: int | None = None) -> int:
         """Re-drive a range of the store to JetStream (events with after < position ≤ until).
 
-        JetStream drops what it still remembers by id; consumers drop the rest by their inbox.
+        Events their stream still holds are not sent again: JetStream would drop a copy within
+        its duplicate window but keep one after it. The relay first reads the ids each stream
+        holds from the range's earliest event on (less `_CLOCK_SKEW`). Returns how many events
+        of the range their streams hold now, sent or found there; consumers drop copies anyway.
         """
+        earliest = await self._earliest(after, until)
+        if earliest is None:
+            return 0
+        held: list[tuple[_Stream, set[str]]] = []
         count = 0
         while True:
             async with self.database.transaction(write=False) as conn:
@@ -226,6 +550,49 @@ class OutboxRelay:
             if not batch:
                 return count
             for event in batch:
-                await self._publish(event, event.metadata["subject"])
+                subject = event.metadata["subject"]
+                ids = next((ids for s, ids in held if s.takes(subject)), None)
+                if ids is None:
+                    ids = await self._held_since(subject, earliest - _CLOCK_SKEW, held)
+                if ids is None or event.event_id not in ids:
+                    await self._publish(event, subject)
                 count += 1
             after = batch[-1].position
+
+    async def _earliest(self, after: int, until: int | None) -> dt.datetime | None:
+        query = sa.select(sa.func.min(events.c.occurred_at)).where(events.c.position > after)
+        if until is not None:
+            query = query.where(events.c.position <= until)
+        async with self.database.transaction(write=False) as conn:
+            earliest: dt.datetime | None = (await conn.execute(query)).scalar_one()
+        if earliest is not None and earliest.tzinfo is None:  # SQLite keeps no zone
+            earliest = earliest.replace(tzinfo=dt.UTC)
+        return earliest
+
+    async def _held_since(
+        self, subject: str, since: dt.datetime, held: list[tuple[_Stream, set[str]]]
+    ) -> set[str] | None:
+        """The ids the stream of `subject` holds since `since`, remembered in `held`."""
+        name = await self._find_stream(subject)
+        if name is None:
+            return None  # no stream takes it: the publish will say so
+        js = self.nats.jetstream
+        info = await js.stream_info(name)
+        ids: set[str] = set()
+
+        async def collect(chunk: list[str], _sequence: int) -> None:
+            ids.update(chunk)
+
+        if info.state.messages:
+            await _read_ids(
+                js,
+                name,
+                start=since,
+                until=int(info.state.last_seq),
+                on_chunk=collect,
+                fetch_seconds=self.publish_timeout,
+            )
+        stream = _Stream(name, tuple(info.config.subjects or ()), 0, 0.0)
+        held.append((stream, ids))
+        log.info("relay.republish_read", stream=name, held=len(ids))
+        return ids

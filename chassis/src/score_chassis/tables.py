@@ -1,4 +1,5 @@
-"""The tables every service has: its event store, outbox, inbox and dead letters.
+"""The tables every service has: its event store, outbox, inbox and dead letters, and the
+relay's checkpoint of what each JetStream stream holds.
 
 The schema itself is created by the Alembic migrations in `migrations/`; these
 definitions are what the code queries through.
@@ -32,6 +33,17 @@ outbox = sa.Table(
     metadata,
     sa.Column("position", Position, sa.ForeignKey("events.position"), primary_key=True),
     sa.Column("subject", sa.String(255), nullable=False),
+)
+
+relay_checkpoints = sa.Table(
+    "relay_checkpoints",
+    metadata,
+    sa.Column("stream", sa.String(255), primary_key=True),
+    # Every message of the stream up to this sequence is known to the outbox: its row is gone.
+    sa.Column("stream_sequence", sa.BigInteger, nullable=False),
+    # When JetStream says the stream was created: a stream deleted and made again restarts its
+    # sequences, and then the sequence above means nothing.
+    sa.Column("stream_created", sa.String(64), nullable=True),
 )
 
 inbox = sa.Table(
