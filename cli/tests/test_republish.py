@@ -53,9 +53,9 @@ async def test_from_1_on_a_fresh_stream_puts_position_1_on_it(
     assert await asyncio.to_thread(main, [*arguments, "--nats-url", nats_url]) == 0
     messages = await stream_messages(nats_url, "SCORE_ENROLMENT")
     assert [h["Nats-Msg-Id"] for h, _ in messages] == ids
-    assert "republished 3 events of enrolment to SCORE_ENROLMENT: positions 1 to 3" in (
-        capsys.readouterr().out
-    )
+    said = capsys.readouterr().out
+    assert "republished 3 events of enrolment to SCORE_ENROLMENT: positions 1 to 3" in said
+    assert "3 of them were new to it" in said
 
 
 async def test_from_and_to_both_include_their_position(tmp_path: Path, nats_url: str) -> None:
@@ -81,10 +81,10 @@ async def test_a_lost_stream_is_re_driven_from_the_store_and_a_second_run_adds_n
 ) -> None:
     url, ids = await stored_trainers(tmp_path, 5)
 
-    assert await _republish("enrolment", url, nats_url, first=3) == Republished(3, 3, 5)
+    assert await _republish("enrolment", url, nats_url, first=3) == Republished(3, 3, 5, added=3)
     messages = await stream_messages(nats_url, "SCORE_ENROLMENT")
     assert [h["Nats-Msg-Id"] for h, _ in messages] == ids[2:]
 
-    assert await _republish("enrolment", url, nats_url) == Republished(5, 1, 5)
+    assert await _republish("enrolment", url, nats_url) == Republished(5, 1, 5, added=2)
     messages = await stream_messages(nats_url, "SCORE_ENROLMENT")
     assert sorted(h["Nats-Msg-Id"] for h, _ in messages) == sorted(ids)  # no copies

@@ -18,7 +18,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from score_chassis.database import Database
-from score_chassis.jetstream import NatsConnection, ensure_stream
+from score_chassis.jetstream import DUPLICATE_WINDOW_SECONDS, NatsConnection, ensure_stream
 from score_chassis.relay import OutboxRelay
 from score_chassis.tables import events
 from score_cli.datadir import database_url, nats_url
@@ -28,11 +28,13 @@ from score_contracts.subjects import STREAMS
 
 @dataclass(frozen=True)
 class Republished:
-    """What a republish re-drove: how many events, and the positions of the first and last."""
+    """What a republish re-drove: how many events, the positions of the first and last, and
+    how many of them the stream took as new."""
 
     count: int
     first: int | None
     last: int | None
+    added: int = 0
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -88,7 +90,15 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(
             f"republished {done.count} events of {args.service} to {stream}: "
-            f"positions {done.first} to {done.last}"
+            f"positions {done.first} to {done.last}; {done.added} of them were new to it"
+        )
+    if done.added < done.count:
+        # JetStream drops an id it holds, and one it saw within its duplicate window even if
+        # the message is gone since (a purge, a deleted message).
+        minutes = DUPLICATE_WINDOW_SECONDS / 60
+        print(
+            f"the others {stream} held already, or had seen less than {minutes:g} minutes "
+            "ago: if `score doctor` still finds it behind, run this again after that"
         )
     return 0
 
@@ -115,10 +125,16 @@ async def _republish(
             lowest, highest = bounds.one()
         if highest is None:
             return Republished(0, None, None)
+        held = await _messages(nats, service)
         # The range is fixed now: what is appended meanwhile the relay publishes anyway. And
         # the relay speaks of the position after which to start: the one before the first.
         count = await OutboxRelay(database, nats).republish(after=first - 1, until=highest)
-        return Republished(count, lowest, highest)
+        return Republished(count, lowest, highest, await _messages(nats, service) - held)
     finally:
         await nats.close()
         await database.dispose()
+
+
+async def _messages(nats: NatsConnection, service: str) -> int:
+    info = await nats.jetstream.stream_info(STREAMS[service].name)
+    return int(info.state.messages or 0)
