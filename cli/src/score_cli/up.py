@@ -221,6 +221,8 @@ class ServiceProcess:
 
 NATS_SERVER = "nats-server"
 """The name nats-server goes by among the children, in the output and in `system.json`."""
+TAIL_LINES = 10
+"""Lines of a crashed child's log shown with the news of its crash."""
 
 
 def _say_on_stderr(line: str) -> None:
@@ -498,7 +500,7 @@ class System:
             return True
         code = running.process.poll()
         if code is not None:
-            tail = _log_tail(running.log_file, running.log_offset)
+            tail = _log_tail(running.log_file, running.log_offset, TAIL_LINES)
             self._crashed(child, ProcessEnded(running.name, code, running.log_file, tail), now)
             return True
         if not child.ready and _ready(self._client(), running):
@@ -537,7 +539,10 @@ class System:
     def _nats_ended(self) -> ProcessEnded:
         code = self.nats.returncode
         return ProcessEnded(
-            NATS_SERVER, -1 if code is None else code, self.nats.log_file, self.nats.log_tail()
+            NATS_SERVER,
+            -1 if code is None else code,
+            self.nats.log_file,
+            self.nats.log_tail(TAIL_LINES),
         )
 
     def _crashed(self, child: ChildRecord, ended: ProcessEnded, now: float) -> None:
