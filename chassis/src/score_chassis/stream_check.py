@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 StreamState = Literal["ok", "behind", "absent", "unknown"]
 
-CHECK_TIMEOUT_SECONDS = 2.0
+CHECK_TIMEOUT_SECONDS = 0.5
 """A readiness probe must answer quickly, whatever NATS is doing."""
 
 
