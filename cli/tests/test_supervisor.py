@@ -112,7 +112,7 @@ def test_a_killed_service_is_restarted_and_doctor_says_so(tmp_path: Path) -> Non
         os.kill(killed, signal.SIGKILL)
 
         eventually(lambda: enrolment.pid != killed and readiness(enrolment.url))
-        output = "\n".join(said)
+        output = "\n".join(said)  # what the supervisor said, for any failure below
         assert "enrolment was killed by SIGKILL" in output
         assert "restarting enrolment in 0.5s (restart 1)" in output
 
@@ -121,8 +121,8 @@ def test_a_killed_service_is_restarted_and_doctor_says_so(tmp_path: Path) -> Non
             return recorded if recorded["state"] == "running" else None
 
         recorded = eventually(restarted)
-        assert recorded["restarts"] == 1
-        assert recorded["last_exit"] == "was killed by SIGKILL"
+        assert recorded["restarts"] == 1, output
+        assert recorded["last_exit"] == "was killed by SIGKILL", output
 
         findings = diagnose(running_system(system.data_dir) or {})
         warnings = [message for level, message in findings if level == WARN]

@@ -288,6 +288,7 @@ class System:
         """Every child by name, nats-server first: their restarts, crashes and state."""
         self._lock: IO[str] | None = None
         self._stop_requested = False
+        self.stop_reason: str | None = None
         self._started = False
         self._http: httpx.Client | None = None
 
@@ -318,9 +319,13 @@ class System:
     def database_url(self, service: Service) -> str:
         return database_url(self.data_dir, service.name)
 
-    def request_stop(self) -> None:
-        """Ask `start()` and `supervise()` to return early; safe from a signal handler."""
+    def request_stop(self, reason: str | None = None) -> None:
+        """Ask `start()` and `supervise()` to return early; safe from a signal handler.
+
+        `reason` (the signal, say) is what the stop is announced with.
+        """
         self._stop_requested = True
+        self.stop_reason = self.stop_reason or reason
 
     def start(self) -> None:
         """Start nats-server, then the services; return when every service is ready or has
@@ -651,7 +656,7 @@ def serve_until_stopped(
     """Start the system, run `after_start`, and look after it until a stop signal."""
 
     def stop_requested(signum: int, frame: FrameType | None) -> None:
-        system.request_stop()
+        system.request_stop(signal.Signals(signum).name)
 
     previous = {signum: signal.signal(signum, stop_requested) for signum in _STOP_SIGNALS}
     try:
@@ -681,7 +686,7 @@ def _serve(system: System, after_start: Callable[[System], None] | None) -> int:
     _print_summary(system)
     system.supervise()
     if system.stop_requested:
-        print("\nStopping…", flush=True)
+        print(f"\nStopping ({system.stop_reason or 'asked to'})…", flush=True)
         return 0
     print("score up: every process was given up on; stopping.", file=sys.stderr, flush=True)
     return 1
