@@ -49,7 +49,8 @@ class ScoreUp:
                 stdout=out,
                 stderr=err,
             )
-        self.children: set[int] = set()
+        self.children: dict[int, str] = {}
+        """The processes under it when last looked at, with their start times."""
 
     def output(self) -> str:
         return f"{self.stdout.read_text()}\n--- stderr ---\n{self.stderr.read_text()}"
@@ -70,10 +71,16 @@ class ScoreUp:
 
     def kill_everything(self) -> None:
         # Only reached when a test failed half-way: leave nothing running for the next one.
-        for pid in {self.process.pid, *self.children}:
-            if _alive(pid):
+        if self.process.poll() is None:
+            self.process.kill()
+        for pid, started in self.children.items():
+            if _alive(pid, started):  # and not a stranger that got the number since
                 os.kill(pid, signal.SIGKILL)
         self.process.wait()
+
+    def still_running(self) -> list[int]:
+        """Those of `children` that are still running."""
+        return [pid for pid, started in self.children.items() if _alive(pid, started)]
 
 
 @contextmanager
@@ -85,22 +92,33 @@ def score_up(workdir: Path, *args: str, command: Sequence[str] = SCORE_UP) -> It
         up.kill_everything()
 
 
-def _descendants(pid: int) -> set[int]:
+def _descendants(pid: int) -> dict[int, str]:
+    """The processes under `pid`, with their start times.
+
+    Process ids come round again, fast on a busy machine: a process is this one only if it
+    also started when this one did.
+    """
     children: dict[int, list[int]] = {}
+    started: dict[int, str] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = _stat_fields(stat.read_text())
         except OSError:  # the process ended while we looked
             continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found: set[int] = set()
+        child = int(stat.parent.name)
+        children.setdefault(int(fields[1]), []).append(child)
+        started[child] = fields[_START_TIME]
+    found: dict[int, str] = {}
     frontier = [pid]
     while frontier:
         for child in children.get(frontier.pop(), []):
             if child not in found:
-                found.add(child)
+                found[child] = started[child]
                 frontier.append(child)
     return found
+
+
+_START_TIME = 19  # field 22 of /proc/<pid>/stat, counted from the state (field 3)
 
 
 def _stat_fields(stat: str) -> list[str]:
@@ -108,12 +126,12 @@ def _stat_fields(stat: str) -> list[str]:
     return stat[stat.rindex(")") + 2 :].split()
 
 
-def _alive(pid: int) -> bool:
+def _alive(pid: int, started: str) -> bool:
     try:
-        state = _stat_fields(Path(f"/proc/{pid}/stat").read_text())[0]
+        fields = _stat_fields(Path(f"/proc/{pid}/stat").read_text())
     except OSError:
         return False
-    return state != "Z"
+    return fields[0] != "Z" and fields[_START_TIME] == started
 
 
 def _command_line(pid: int) -> str:
@@ -176,7 +194,7 @@ def test_up_runs_the_system_stops_cleanly_and_keeps_its_data(tmp_path: Path) -> 
         assert (data_dir / "system.json").exists()  # the refused one left it as it was
 
         assert up.stop(signal.SIGTERM) == 0, up.output()
-        assert [pid for pid in up.children if _alive(pid)] == []
+        assert up.still_running() == []
         assert "Stopped." in up.stdout.read_text()
 
     assert (data_dir / "nats" / "jetstream").is_dir()
@@ -190,7 +208,7 @@ def test_up_runs_the_system_stops_cleanly_and_keeps_its_data(tmp_path: Path) -> 
         assert asyncio.run(_read_probe(urls["nats"])) == b"before restart"
 
         assert up.stop(signal.SIGINT) == 0, up.output()
-        assert [pid for pid in up.children if _alive(pid)] == []
+        assert up.still_running() == []
 
 
 def _ports(tmp_path: Path) -> tuple[str, ...]:
@@ -223,11 +241,11 @@ def test_up_restarts_a_killed_service_and_a_stop_still_stops_everything(tmp_path
         assert up.process.poll() is None  # the rest kept running meanwhile
         _assert_services_answer(urls)
         children = _descendants(up.process.pid)
-        assert killed not in children
-        up.children |= children
+        assert children.get(killed) != up.children[killed]  # a new process took its place
+        up.children.update(children)
 
         assert up.stop(signal.SIGTERM) == 0, up.output()
-        assert [pid for pid in up.children if _alive(pid)] == []
+        assert up.still_running() == []
 
 
 # A supervisor whose restart pause is long enough to stop it during one.
@@ -258,7 +276,7 @@ def test_a_stop_during_a_restart_pause_leaves_no_process_behind(tmp_path: Path) 
         stopping = time.monotonic()
         assert up.stop(signal.SIGTERM) == 0, up.output()
         assert time.monotonic() - stopping < SHUTDOWN_SECONDS / 2  # not after the pause
-        assert [pid for pid in up.children if _alive(pid)] == []
+        assert up.still_running() == []
         assert "ready again" not in up.stderr.read_text()  # nothing was restarted
         assert port_is_free(Service("enrolment", 1).port(base))
         assert "Stopped." in up.stdout.read_text()
