@@ -1,7 +1,8 @@
-"""`score republish` re-drives a stored range to a stream that lost it."""
+"""`score republish` re-drives a stored range to a stream that lost it, both ends included."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from pathlib import Path
 
@@ -12,22 +13,22 @@ from score_chassis.database import Database
 from score_chassis.migrate import migrate
 from score_chassis.store import NewEvent
 from score_chassis.testing.streams import stream_messages
-from score_cli.republish import _republish
+from score_cli.main import main
+from score_cli.republish import Republished, _republish
 from score_contracts.events import TrainerRegistered
 from score_contracts.subjects import subject_for
 
 pytestmark = pytest.mark.nats
 
 
-async def test_a_lost_stream_is_re_driven_from_the_store_and_a_second_run_adds_nothing(
-    tmp_path: Path, nats_url: str
-) -> None:
+async def stored_trainers(tmp_path: Path, count: int) -> tuple[str, list[str]]:
+    """A fresh enrolment store holding `count` registrations (positions 1 … count); their ids."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'enrolment.db'}"
     database = Database(url)
     await migrate(database, [])
     ids = []
     async with database.transaction() as conn:
-        for n in range(5):
+        for n in range(count):
             event = TrainerRegistered(
                 trainer_id=f"tr-{n}",
                 name="Ana",
@@ -41,11 +42,49 @@ async def test_a_lost_stream_is_re_driven_from_the_store_and_a_second_run_adds_n
             await store.append(conn, f"trainer/tr-{n}", 0, [new], source="/score/bo/enrolment")
             ids.append(new.event_id)
     await database.dispose()
+    return url, ids
 
-    assert await _republish("enrolment", url, nats_url, after=2, until=None) == 3
+
+async def test_from_1_on_a_fresh_stream_puts_position_1_on_it(
+    tmp_path: Path, nats_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, ids = await stored_trainers(tmp_path, 3)
+    arguments = ["republish", "enrolment", "--from", "1", "--database-url", url]
+    assert await asyncio.to_thread(main, [*arguments, "--nats-url", nats_url]) == 0
+    messages = await stream_messages(nats_url, "SCORE_ENROLMENT")
+    assert [h["Nats-Msg-Id"] for h, _ in messages] == ids
+    said = capsys.readouterr().out
+    assert "republished 3 events of enrolment to SCORE_ENROLMENT: positions 1 to 3" in said
+    assert "3 of them were new to it" in said
+
+
+async def test_from_and_to_both_include_their_position(tmp_path: Path, nats_url: str) -> None:
+    url, ids = await stored_trainers(tmp_path, 5)
+    arguments = ["republish", "enrolment", "--from", "2", "--to", "4", "--database-url", url]
+    assert await asyncio.to_thread(main, [*arguments, "--nats-url", nats_url]) == 0
+    messages = await stream_messages(nats_url, "SCORE_ENROLMENT")
+    assert [h["Nats-Msg-Id"] for h, _ in messages] == ids[1:4]
+
+
+def test_position_0_and_a_range_ending_before_it_starts_are_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["republish", "enrolment", "--from", "0"])
+    assert "positions start at 1" in capsys.readouterr().err
+    assert main(["republish", "enrolment", "--from", "5", "--to", "4"]) == 2
+    assert "--to 4 is before --from 5" in capsys.readouterr().err
+
+
+async def test_a_lost_stream_is_re_driven_from_the_store_and_a_second_run_adds_nothing(
+    tmp_path: Path, nats_url: str
+) -> None:
+    url, ids = await stored_trainers(tmp_path, 5)
+
+    assert await _republish("enrolment", url, nats_url, first=3) == Republished(3, 3, 5, added=3)
     messages = await stream_messages(nats_url, "SCORE_ENROLMENT")
     assert [h["Nats-Msg-Id"] for h, _ in messages] == ids[2:]
 
-    assert await _republish("enrolment", url, nats_url, after=0, until=None) == 5
+    assert await _republish("enrolment", url, nats_url) == Republished(5, 1, 5, added=2)
     messages = await stream_messages(nats_url, "SCORE_ENROLMENT")
     assert sorted(h["Nats-Msg-Id"] for h, _ in messages) == sorted(ids)  # no copies

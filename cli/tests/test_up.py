@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -17,7 +17,8 @@ import httpx
 import nats
 import pytest
 
-from score_cli.up import free_port_base, installed_services
+from score_chassis.nats_server import free_port, port_is_free
+from score_cli.up import Service, free_port_base, installed_services
 
 pytestmark = [
     pytest.mark.e2e,
@@ -30,22 +31,26 @@ SHUTDOWN_SECONDS = 30.0
 PROBE_STREAM = "UP_PROBE"
 
 
+SCORE_UP = (sys.executable, "-m", "score_cli.main", "up")
+
+
 class ScoreUp:
     """One `score up` process, its output in files so that no pipe can fill and block it."""
 
-    def __init__(self, workdir: Path, *args: str) -> None:
+    def __init__(self, workdir: Path, *args: str, command: Sequence[str] = SCORE_UP) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.stdout = workdir / "stdout.txt"
         self.stderr = workdir / "stderr.txt"
         with self.stdout.open("wb") as out, self.stderr.open("wb") as err:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "score_cli.main", "up", *args],
+                [*command, *args],
                 cwd=workdir,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,
             )
-        self.children: set[int] = set()
+        self.children: dict[int, str] = {}
+        """The processes under it when last looked at, with their start times."""
 
     def output(self) -> str:
         return f"{self.stdout.read_text()}\n--- stderr ---\n{self.stderr.read_text()}"
@@ -66,37 +71,54 @@ class ScoreUp:
 
     def kill_everything(self) -> None:
         # Only reached when a test failed half-way: leave nothing running for the next one.
-        for pid in {self.process.pid, *self.children}:
-            if _alive(pid):
+        if self.process.poll() is None:
+            self.process.kill()
+        for pid, started in self.children.items():
+            if _alive(pid, started):  # and not a stranger that got the number since
                 os.kill(pid, signal.SIGKILL)
         self.process.wait()
 
+    def still_running(self) -> list[int]:
+        """Those of `children` that are still running."""
+        return [pid for pid, started in self.children.items() if _alive(pid, started)]
+
 
 @contextmanager
-def score_up(workdir: Path, *args: str) -> Iterator[ScoreUp]:
-    up = ScoreUp(workdir, *args)
+def score_up(workdir: Path, *args: str, command: Sequence[str] = SCORE_UP) -> Iterator[ScoreUp]:
+    up = ScoreUp(workdir, *args, command=command)
     try:
         yield up
     finally:
         up.kill_everything()
 
 
-def _descendants(pid: int) -> set[int]:
+def _descendants(pid: int) -> dict[int, str]:
+    """The processes under `pid`, with their start times.
+
+    Process ids come round again, fast on a busy machine: a process is this one only if it
+    also started when this one did.
+    """
     children: dict[int, list[int]] = {}
+    started: dict[int, str] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = _stat_fields(stat.read_text())
         except OSError:  # the process ended while we looked
             continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found: set[int] = set()
+        child = int(stat.parent.name)
+        children.setdefault(int(fields[1]), []).append(child)
+        started[child] = fields[_START_TIME]
+    found: dict[int, str] = {}
     frontier = [pid]
     while frontier:
         for child in children.get(frontier.pop(), []):
             if child not in found:
-                found.add(child)
+                found[child] = started[child]
                 frontier.append(child)
     return found
+
+
+_START_TIME = 19  # field 22 of /proc/<pid>/stat, counted from the state (field 3)
 
 
 def _stat_fields(stat: str) -> list[str]:
@@ -104,12 +126,12 @@ def _stat_fields(stat: str) -> list[str]:
     return stat[stat.rindex(")") + 2 :].split()
 
 
-def _alive(pid: int) -> bool:
+def _alive(pid: int, started: str) -> bool:
     try:
-        state = _stat_fields(Path(f"/proc/{pid}/stat").read_text())[0]
+        fields = _stat_fields(Path(f"/proc/{pid}/stat").read_text())
     except OSError:
         return False
-    return state != "Z"
+    return fields[0] != "Z" and fields[_START_TIME] == started
 
 
 def _command_line(pid: int) -> str:
@@ -149,7 +171,9 @@ def test_up_runs_the_system_stops_cleanly_and_keeps_its_data(tmp_path: Path) -> 
     base = free_port_base()
     expected = installed_services()
 
-    with score_up(tmp_path / "first", "--data-dir", str(data_dir), "--port-base", str(base)) as up:
+    nats_port = str(free_port())  # never NATS' usual 4222: it may be this machine's own
+    ports = ("--data-dir", str(data_dir), "--port-base", str(base), "--nats-port", nats_port)
+    with score_up(tmp_path / "first", *ports) as up:
         urls = up.wait_until_running()
         _assert_services_answer(urls)
         commands = [_command_line(pid) for pid in up.children]
@@ -162,7 +186,7 @@ def test_up_runs_the_system_stops_cleanly_and_keeps_its_data(tmp_path: Path) -> 
         # The data folder belongs to the running system; a second supervisor must not share it.
         intruder = subprocess.run(
             [sys.executable, "-m", "score_cli.main", "up", "--data-dir", str(data_dir),
-             "--port-base", str(free_port_base())],
+             "--port-base", str(free_port_base()), "--nats-port", nats_port],
             capture_output=True, text=True, timeout=SHUTDOWN_SECONDS,
         )  # fmt: skip
         assert intruder.returncode == 1
@@ -170,7 +194,7 @@ def test_up_runs_the_system_stops_cleanly_and_keeps_its_data(tmp_path: Path) -> 
         assert (data_dir / "system.json").exists()  # the refused one left it as it was
 
         assert up.stop(signal.SIGTERM) == 0, up.output()
-        assert [pid for pid in up.children if _alive(pid)] == []
+        assert up.still_running() == []
         assert "Stopped." in up.stdout.read_text()
 
     assert (data_dir / "nats" / "jetstream").is_dir()
@@ -178,26 +202,81 @@ def test_up_runs_the_system_stops_cleanly_and_keeps_its_data(tmp_path: Path) -> 
         assert (data_dir / f"{service.name}.db").is_file()
         assert (data_dir / "logs" / f"{service.name}.log").is_file()
 
-    with score_up(tmp_path / "second", "--data-dir", str(data_dir), "--port-base", str(base)) as up:
+    with score_up(tmp_path / "second", *ports) as up:
         urls = up.wait_until_running()
         _assert_services_answer(urls)
         assert asyncio.run(_read_probe(urls["nats"])) == b"before restart"
 
         assert up.stop(signal.SIGINT) == 0, up.output()
-        assert [pid for pid in up.children if _alive(pid)] == []
+        assert up.still_running() == []
 
 
-def test_up_stops_everything_when_a_child_dies(tmp_path: Path) -> None:
-    args = ("--data-dir", str(tmp_path / "score-data"), "--port-base", str(free_port_base()))
-    with score_up(tmp_path / "run", *args) as up:
-        up.wait_until_running()
+def _ports(tmp_path: Path) -> tuple[str, ...]:
+    # Never NATS' usual 4222: it may be this machine's own nats-server.
+    return ("--data-dir", str(tmp_path / "score-data"), "--port-base", str(free_port_base()),
+            "--nats-port", str(free_port()))  # fmt: skip
+
+
+def _wait_for(text: str, path: Path, up: ScoreUp) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while text not in path.read_text():
+        assert up.process.poll() is None, f"score up exited:\n{up.output()}"
+        assert time.monotonic() < deadline, f"{text!r} not said in time:\n{up.output()}"
+        time.sleep(0.05)
+
+
+def test_up_restarts_a_killed_service_and_a_stop_still_stops_everything(tmp_path: Path) -> None:
+    with score_up(tmp_path / "run", *_ports(tmp_path)) as up:
+        urls = up.wait_until_running()
         expected = installed_services()
-        victim_name = expected[0].module if expected else "nats-server"
-        victim = next(pid for pid in up.children if victim_name in _command_line(pid))
+        victim = expected[0]
+        killed = next(pid for pid in up.children if f"-m {victim.module}" in _command_line(pid))
 
-        os.kill(victim, signal.SIGKILL)
+        os.kill(killed, signal.SIGKILL)
 
-        assert up.process.wait(timeout=SHUTDOWN_SECONDS) == 1
-        assert [pid for pid in up.children if _alive(pid)] == []
-        reported = expected[0].name if expected else "nats-server"
-        assert f"{reported} was killed by SIGKILL" in up.stderr.read_text()
+        _wait_for(f"{victim.name} is ready again (restart 1)", up.stderr, up)
+        said = up.stderr.read_text()
+        assert f"{victim.name} was killed by SIGKILL" in said
+        assert f"restarting {victim.name} in 0.5s (restart 1)" in said
+        assert up.process.poll() is None  # the rest kept running meanwhile
+        _assert_services_answer(urls)
+        children = _descendants(up.process.pid)
+        assert children.get(killed) != up.children[killed]  # a new process took its place
+        up.children.update(children)
+
+        assert up.stop(signal.SIGTERM) == 0, up.output()
+        assert up.still_running() == []
+
+
+# A supervisor whose restart pause is long enough to stop it during one.
+_PATIENT_SUPERVISOR = """
+import sys
+from pathlib import Path
+from score_cli.up import RestartPolicy, Service, System, serve_until_stopped
+
+data_dir, port_base, nats_port = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+patient = RestartPolicy(first_delay=60, max_delay=60)
+system = System(data_dir, port_base=port_base, nats_port=nats_port,
+                services=[Service("enrolment", 1)], restart_policy=patient)
+sys.exit(serve_until_stopped(system))
+"""
+
+
+@pytest.mark.skipif(not Service("enrolment", 1).installed, reason="needs the enrolment service")
+def test_a_stop_during_a_restart_pause_leaves_no_process_behind(tmp_path: Path) -> None:
+    base = free_port_base()
+    patient = (sys.executable, "-c", _PATIENT_SUPERVISOR)
+    arguments = (str(tmp_path / "score-data"), str(base), str(free_port()))
+    with score_up(tmp_path / "run", *arguments, command=patient) as up:
+        up.wait_until_running()
+        killed = next(pid for pid in up.children if "-m score_enrolment" in _command_line(pid))
+        os.kill(killed, signal.SIGKILL)
+        _wait_for("restarting enrolment in 60s (restart 1)", up.stderr, up)
+
+        stopping = time.monotonic()
+        assert up.stop(signal.SIGTERM) == 0, up.output()
+        assert time.monotonic() - stopping < SHUTDOWN_SECONDS / 2  # not after the pause
+        assert up.still_running() == []
+        assert "ready again" not in up.stderr.read_text()  # nothing was restarted
+        assert port_is_free(Service("enrolment", 1).port(base))
+        assert "Stopped." in up.stdout.read_text()

@@ -29,6 +29,7 @@ from score_chassis.problems import (
     install_problem_handlers,
 )
 from score_chassis.runtime import Runtime
+from score_chassis.stream_check import stream_check
 from score_contracts.ids import uuid7
 
 log = get_logger(__name__)
@@ -109,6 +110,8 @@ def create_app(
         checks["outbox_pending"] = await runtime.relay.pending_count() if ready else None
         checks["dead_letters"] = await runtime.dead_letter_count() if ready else None
         checks["consumers"] = {c.name: {"lag": c.lag} for c in runtime.consumers}
+        # Reported, never a reason to refuse traffic (score_chassis.stream_check says why).
+        checks["stream"] = await stream_check(runtime) if ready else None
         return JSONResponse(
             {"status": "ready" if ready else "unready", "checks": checks},
             status_code=200 if ready else 503,

@@ -27,11 +27,22 @@ def auth_secret(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
-def write_system(data_dir: Path, *, nats_url: str, services: dict[str, str]) -> None:
-    """Record where the running system listens, for `score tokens revoke` and friends."""
-    (data_dir / SYSTEM_FILE).write_text(
-        json.dumps({"nats_url": nats_url, "services": services}, indent=2)
-    )
+def write_system(
+    data_dir: Path,
+    *,
+    nats_url: str,
+    services: dict[str, str],
+    children: dict[str, dict[str, object]] | None = None,
+) -> None:
+    """Record where the running system listens, for `score tokens revoke` and friends, and
+    what became of each of its processes (restarts, last exit, given up), for `score doctor`.
+
+    Written whole to a new file and renamed into place: a reader never sees half of it.
+    """
+    body = {"nats_url": nats_url, "services": services, "children": children or {}}
+    written = data_dir / f".{SYSTEM_FILE}.new"
+    written.write_text(json.dumps(body, indent=2))
+    written.replace(data_dir / SYSTEM_FILE)
 
 
 def forget_system(data_dir: Path) -> None:

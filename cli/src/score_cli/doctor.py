@@ -1,14 +1,17 @@
 """`score doctor`: is the system of a data folder well? One line per check, and an exit code.
 
-It asks what an operator would: is every service up and ready, is NATS reachable, does each
-context's stream exist, is anything waiting in an outbox or behind in a consumer, and has
-anything been dead-lettered.
+It asks what an operator would: is every service up and ready, has `score up` had to restart
+anything or given up on it, is NATS reachable, does each context's stream hold what its
+producer's store published, is anything waiting in an outbox or behind in a consumer, and has
+anything been dead-lettered. A finding that needs the operator says what to run.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,8 @@ from score_contracts.subjects import STREAMS
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 
+Finding = tuple[str, str]
+
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("doctor", help="check the running system of a data folder")
@@ -34,26 +39,45 @@ def run(args: argparse.Namespace) -> int:
     if running is None:
         print(f"{FAIL:<4}  nothing is running in {args.data_dir} (start `score up`)")
         return 1
-    findings = diagnose(running)
+    findings = diagnose(running, data_dir=args.data_dir)
     for level, message in findings:
         print(f"{level:<4}  {message}")
     return 1 if any(level == FAIL for level, _ in findings) else 0
 
 
-def diagnose(running: dict[str, Any]) -> list[tuple[str, str]]:
+def diagnose(running: dict[str, Any], *, data_dir: Path = DEFAULT_DATA_DIR) -> list[Finding]:
+    """The findings on the system `running` (a `system.json`), in the order they are shown.
+
+    `data_dir` is only what the commands suggested to the operator name.
+    """
     services: dict[str, str] = dict(running["services"])
-    findings = [f for name, url in services.items() for f in _service(name, url)]
-    return findings + asyncio.run(_streams(str(running["nats_url"]), services))
+    children: dict[str, dict[str, Any]] = dict(running.get("children") or {})
+    given_up = {name for name, child in children.items() if child.get("state") == "given up"}
+    findings: list[Finding] = []
+    stream_checks: dict[str, dict[str, Any]] = {}
+    for name, url in services.items():
+        if name in given_up:  # not asked: its own finding below says all there is
+            continue
+        service_findings, stream_check = _service(name, url)
+        findings += service_findings
+        if stream_check is not None:
+            stream_checks[name] = stream_check
+    findings += [f for name, child in children.items() for f in _child(name, child)]
+    contexts = [name for name in services if name not in given_up]
+    return findings + asyncio.run(
+        _streams(str(running["nats_url"]), contexts, stream_checks, data_dir)
+    )
 
 
-def _service(name: str, url: str) -> list[tuple[str, str]]:
+def _service(name: str, url: str) -> tuple[list[Finding], dict[str, Any] | None]:
+    """The findings on one service's `/readyz`, and its stream check if it made one."""
     try:
         response = httpx.get(f"{url}/readyz", timeout=5, trust_env=False)
     except httpx.HTTPError as error:
-        return [(FAIL, f"{name}: not answering at {url} ({type(error).__name__})")]
+        return [(FAIL, f"{name}: not answering at {url} ({type(error).__name__})")], None
     body = response.json()
     if response.status_code != 200:
-        return [(FAIL, f"{name}: not ready: {body.get('checks')}")]
+        return [(FAIL, f"{name}: not ready: {body.get('checks')}")], None
     checks = body["checks"]
     findings = [(OK, f"{name}: ready at {url}")]
     if checks["nats"] != "ok":
@@ -67,10 +91,39 @@ def _service(name: str, url: str) -> list[tuple[str, str]]:
         findings.append(
             (WARN, f"{name}: {checks['dead_letters']} dead letters (table dead_letters)")
         )
-    return findings
+    return findings, checks.get("stream")
 
 
-async def _streams(url: str, services: dict[str, str]) -> list[tuple[str, str]]:
+def _child(name: str, child: dict[str, Any]) -> list[Finding]:
+    """What `score up` recorded of one of its processes, if anything happened to it."""
+    restarts, how = int(child.get("restarts") or 0), child.get("last_exit")
+    when = _local_time(child.get("last_exit_at"))
+    if child.get("state") == "given up":
+        return [
+            (
+                FAIL,
+                f"{name}: given up after it {how} {child.get('failed_starts')} times in a row "
+                f"before it was ready; the rest keeps running without it. Read "
+                f"{child.get('log')}, fix what it says and start `score up` again",
+            )
+        ]
+    if child.get("state") == "restarting":
+        return [(WARN, f"{name}: down since {when} (it {how}); restart {restarts + 1} is due")]
+    if restarts:
+        times = "once" if restarts == 1 else f"{restarts} times"
+        return [(WARN, f"{name}: restarted {times} by `score up`, last after it {how} at {when}")]
+    return []
+
+
+def _local_time(iso: str | None) -> str:
+    if not iso:
+        return "?"
+    return dt.datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+async def _streams(
+    url: str, contexts: list[str], stream_checks: dict[str, dict[str, Any]], data_dir: Path
+) -> list[Finding]:
     try:
         client = await nats.connect(url, connect_timeout=3, max_reconnect_attempts=1)
     except Exception as error:  # any failure to connect is the finding
@@ -78,7 +131,12 @@ async def _streams(url: str, services: dict[str, str]) -> list[tuple[str, str]]:
     findings = [(OK, f"NATS: reachable at {url}")]
     try:
         js = client.jetstream()
-        for context in services:
+        for context in contexts:
+            check = stream_checks.get(context)
+            if check is not None and check["state"] != "unknown":
+                findings.append(_stream_against_store(context, check, data_dir))
+                continue
+            # The service could not compare (not answering, or not connected): existence only.
             spec = STREAMS[context]
             try:
                 info = await js.stream_info(spec.name)
@@ -89,3 +147,16 @@ async def _streams(url: str, services: dict[str, str]) -> list[tuple[str, str]]:
     finally:
         await client.close()
     return findings
+
+
+def _stream_against_store(context: str, check: dict[str, Any], data_dir: Path) -> Finding:
+    """The line on a context's stream held against its producer's store (see stream_check)."""
+    stream, stored, in_stream = check["stream"], check["stored"], check["in_stream"]
+    waiting = f", {check['pending']} more wait in its outbox" if check["pending"] else ""
+    if check["state"] == "ok":
+        return OK, f"stream {stream}: {in_stream} events, the {context} store {stored}{waiting}"
+    command = f"score republish {context} --from {check['republish_from'] or 1}"
+    if data_dir != DEFAULT_DATA_DIR:
+        command += f" --data-dir {shlex.quote(str(data_dir))}"
+    held = "is missing" if check["state"] == "absent" else f"holds {in_stream} events"
+    return FAIL, f"stream {stream} {held}, the {context} store {stored}{waiting}: run `{command}`"

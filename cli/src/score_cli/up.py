@@ -4,6 +4,12 @@ A nats-server with JetStream and each service as its own process, with the JetSt
 the services' SQLite files and their logs under one data folder, so that a second run on
 the same folder finds everything as it was. `System` does the supervising and is what other
 commands (`score demo`) start the system with.
+
+A child that crashes is restarted, after a pause that doubles with each crash in a row, so
+that one crash is not an outage: while nats-server is away the services keep taking writes
+into their outboxes, and while a service is away the others keep serving. A child that will
+not start at all is given up on, and the rest keeps running without it. Only a stop signal
+stops the whole system.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import IO, Self
+from typing import IO, Literal, Self
 
 import httpx
 
@@ -101,12 +107,93 @@ class ProcessEnded:
     log_file: Path
     log_tail: str
 
-    def __str__(self) -> str:
-        how = f"exited with code {self.returncode}"
+    @property
+    def how(self) -> str:
+        """How it ended, as a sentence's verb: "was killed by SIGKILL", "exited with code 1"."""
         if self.returncode < 0:  # subprocess's way of saying "ended by signal N"
             with contextlib.suppress(ValueError):
-                how = f"was killed by {signal.Signals(-self.returncode).name}"
-        return f"{self.name} {how} (log {self.log_file}):\n{self.log_tail}"
+                return f"was killed by {signal.Signals(-self.returncode).name}"
+        return f"exited with code {self.returncode}"
+
+    def __str__(self) -> str:
+        tail = "".join(f"\n    {line}" for line in self.log_tail.splitlines())
+        return f"{self.name} {self.how} (log {self.log_file}); its last lines:{tail or ' none'}"
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """When a crashed child is restarted, and when the supervisor stops trying."""
+
+    first_delay: float = 0.5
+    """Seconds before the first restart; each crash in a row doubles it."""
+    max_delay: float = 30.0
+    stable_after: float = 60.0
+    """A child up this long has recovered: its next crash starts from `first_delay` again."""
+    give_up_after: int = 5
+    """Crashes in a row before the child was ever ready: it will not start, and trying again
+    only fills its log."""
+
+    def delay(self, crashes_in_a_row: int) -> float:
+        return min(self.first_delay * 2.0 ** max(crashes_in_a_row - 1, 0), self.max_delay)
+
+
+ChildState = Literal["running", "restarting", "given up"]
+
+
+@dataclass
+class ChildRecord:
+    """What the supervisor knows of one child (a service or nats-server) over the system's
+    life: what the backoff and the giving up are decided from, and what `score doctor` shows."""
+
+    name: str
+    log_file: Path
+    state: ChildState = "running"
+    restarts: int = 0
+    last_exit: str | None = None
+    """How the child last ended ("was killed by SIGKILL"), if it ever did."""
+    last_exit_at: dt.datetime | None = None
+    crashes_in_a_row: int = 0
+    """Crashes since it last stayed up `stable_after`: the backoff grows with these."""
+    failed_starts: int = 0
+    """Crashes in a row before it became ready: it is given up on at `give_up_after`."""
+    started_at: float = 0.0
+    """When its current run began (monotonic clock)."""
+    ready: bool = False
+    """Its current run has answered ready."""
+    restart_due: float | None = None
+    """When it is to be restarted (monotonic clock), while it is `restarting`."""
+
+    def began(self, now: float) -> None:
+        self.state, self.started_at, self.ready, self.restart_due = "running", now, False, None
+
+    def became_ready(self) -> None:
+        self.ready, self.failed_starts = True, 0
+
+    def crashed(self, how: str, now: float, policy: RestartPolicy) -> float | None:
+        """Record that the child ended; the seconds until its restart, or None: given up."""
+        if now - self.started_at >= policy.stable_after:
+            self.crashes_in_a_row = 0
+        self.crashes_in_a_row += 1
+        if not self.ready:
+            self.failed_starts += 1
+        self.last_exit, self.last_exit_at = how, dt.datetime.now(dt.UTC)
+        if self.failed_starts >= policy.give_up_after:
+            self.state, self.restart_due = "given up", None
+            return None
+        delay = policy.delay(self.crashes_in_a_row)
+        self.state, self.restart_due = "restarting", now + delay
+        return delay
+
+    def as_json(self) -> dict[str, object]:
+        """The record as `system.json` keeps it for `score doctor`."""
+        return {
+            "state": self.state,
+            "restarts": self.restarts,
+            "last_exit": self.last_exit,
+            "last_exit_at": self.last_exit_at.isoformat() if self.last_exit_at else None,
+            "failed_starts": self.failed_starts,
+            "log": str(self.log_file),
+        }
 
 
 @dataclass
@@ -132,17 +219,34 @@ class ServiceProcess:
         return self.process.pid
 
 
+NATS_SERVER = "nats-server"
+"""The name nats-server goes by among the children, in the output and in `system.json`."""
+TAIL_LINES = 10
+"""Lines of a crashed child's log shown with the news of its crash."""
+
+
+def _say_on_stderr(line: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')}  {line}", file=sys.stderr, flush=True)
+
+
 class System:
-    """nats-server and the services, started together and stopped together.
+    """nats-server and the services, started together, kept running, and stopped together.
 
     ```
     with System(Path(".score")) as system:
         httpx.get(f"{system.url('enrolment')}/readyz")
+        system.supervise()  # until request_stop(): restarts what crashes
     ```
 
     Every child runs in its own session: a Ctrl-C in the terminal reaches only the
     supervisor, which then stops the services first and nats-server last, so no service
     sees NATS vanish under it during a normal shutdown.
+
+    A child that ends while the system runs is restarted after a pause (`RestartPolicy`),
+    nats-server on the same port and store; one that keeps crashing before it is ready is
+    given up on, and the rest keeps running without it. Every crash, restart and giving up is
+    said through `report` (stderr by default) and recorded in the data folder's
+    `system.json`, where `score doctor` finds it.
 
     A signal handler should call `request_stop()` rather than raise: an exception landing
     between starting a child and recording it would leave that child running unseen.
@@ -157,6 +261,8 @@ class System:
         services: Sequence[Service] | None = None,
         ready_timeout: float = 60.0,
         stop_timeout: float = 10.0,
+        restart_policy: RestartPolicy | None = None,
+        report: Callable[[str], None] = _say_on_stderr,
     ) -> None:
         self.data_dir = Path(data_dir).absolute()
         self.port_base = port_base
@@ -165,6 +271,8 @@ class System:
         self.not_installed = tuple(s for s in wanted if s not in self.to_start)
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
+        self.restart_policy = restart_policy or RestartPolicy()
+        self.report = report
         if nats_port is None and port_is_free(DEFAULT_NATS_PORT):
             nats_port = DEFAULT_NATS_PORT
         self.nats = NatsServer(
@@ -176,8 +284,13 @@ class System:
             stop_timeout=stop_timeout,
         )
         self.services: list[ServiceProcess] = []
+        self.children: dict[str, ChildRecord] = {}
+        """Every child by name, nats-server first: their restarts, crashes and state."""
         self._lock: IO[str] | None = None
         self._stop_requested = False
+        self.stop_reason: str | None = None
+        self._started = False
+        self._http: httpx.Client | None = None
 
     @property
     def logs_dir(self) -> Path:
@@ -186,6 +299,15 @@ class System:
     @property
     def nats_url(self) -> str:
         return self.nats.url
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop_requested
+
+    @property
+    def given_up(self) -> tuple[str, ...]:
+        """The children the supervisor stopped restarting."""
+        return tuple(name for name, child in self.children.items() if child.state == "given up")
 
     def url(self, service_name: str) -> str:
         """The base URL of a running service."""
@@ -197,17 +319,23 @@ class System:
     def database_url(self, service: Service) -> str:
         return database_url(self.data_dir, service.name)
 
-    def request_stop(self) -> None:
-        """Ask `start()` and `wait()` to return early; safe to call from a signal handler."""
+    def request_stop(self, reason: str | None = None) -> None:
+        """Ask `start()` and `supervise()` to return early; safe from a signal handler.
+
+        `reason` (the signal, say) is what the stop is announced with.
+        """
         self._stop_requested = True
+        self.stop_reason = self.stop_reason or reason
 
     def start(self) -> None:
-        """Start nats-server, then the services; return when every service is ready.
+        """Start nats-server, then the services; return when every service is ready or has
+        been given up on (restarting those that crash meanwhile).
 
-        Raises StartFailed, or StopRequested. What did start is left running: call `stop()`
-        (the context manager does).
+        Raises StartFailed (nats-server did not start, a port is taken, no service started,
+        or one is not ready within `ready_timeout`), or StopRequested. What did start is left
+        running: call `stop()` (the context manager does).
         """
-        self.services = []
+        self.services, self.children, self._started = [], {}, False
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         self._lock_data_dir()
         busy = [s for s in self.to_start if not port_is_free(s.port(self.port_base), LOOPBACK)]
@@ -217,26 +345,53 @@ class System:
                 f"ports already in use ({taken}): is another `score up` running? "
                 "Choose other ports with --port-base."
             )
+        nats = self.children[NATS_SERVER] = ChildRecord(NATS_SERVER, self.nats.log_file)
         try:
             self.nats.start()
         except NatsServerError as error:
             raise StartFailed(str(error)) from error
+        nats.began(time.monotonic())
+        nats.became_ready()
         for service in self.to_start:
             self._check_stop_requested()
-            self.services.append(self._spawn(service))
+            running = self._spawn(service)
+            self.services.append(running)
+            self.children[service.name] = ChildRecord(service.name, running.log_file)
+            self.children[service.name].began(time.monotonic())
         self._wait_until_ready()
-        write_system(
-            self.data_dir,
-            nats_url=self.nats_url,
-            services={running.name: running.url for running in self.services},
-        )
+        if self.services and all(s.name in self.given_up for s in self.services):
+            raise StartFailed(f"no service would start (logs in {self.logs_dir})")
+        self._started = True
+        self._record()
 
     def admin_token(self, ttl: dt.timedelta = dt.timedelta(days=1)) -> str:
         """A token for the operator at the keyboard."""
         return admin_token(self.data_dir, ttl=ttl, subject="operator")
 
+    def supervise(self, poll_interval: float = 0.1) -> None:
+        """Look after the children until a stop is requested: restart what crashes, give up
+        on what will not start. Returns sooner only if every child has been given up on."""
+        while not self._stop_requested:
+            self.look_after_children()
+            if all(child.state == "given up" for child in self.children.values()):
+                return
+            time.sleep(poll_interval)
+
+    def look_after_children(self) -> None:
+        """One round of supervision: notice the children that ended, restart those whose
+        pause is over, and see which restarted ones are ready again."""
+        now = time.monotonic()
+        changed = self._look_after_nats(now)
+        for running in self.services:
+            changed = self._look_after_service(running, now) or changed
+        if changed and self._started:
+            self._record()
+
     def stop(self) -> None:
-        """Stop the services (SIGTERM, SIGKILL after `stop_timeout`), then nats-server."""
+        """Stop the services (SIGTERM, SIGKILL after `stop_timeout`), then nats-server.
+
+        A child waiting for its restart has no process: it simply is not restarted.
+        """
         for running in reversed(self.services):
             _signal_group(running.process, signal.SIGTERM)
         deadline = time.monotonic() + self.stop_timeout
@@ -247,30 +402,13 @@ class System:
                 _signal_group(running.process, signal.SIGKILL)
                 running.process.wait()
         self.nats.stop()
+        if self._http is not None:
+            self._http.close()
+            self._http = None
         if self._lock is not None:  # only the holder speaks for the data folder
             forget_system(self.data_dir)
             self._lock.close()
             self._lock = None
-
-    def ended(self) -> ProcessEnded | None:
-        """The first process of the system found to have exited, if any."""
-        for running in self.services:
-            code = running.process.poll()
-            if code is not None:
-                tail = _log_tail(running.log_file, running.log_offset)
-                return ProcessEnded(running.name, code, running.log_file, tail)
-        code = self.nats.returncode
-        if code is not None:
-            return ProcessEnded("nats-server", code, self.nats.log_file, self.nats.log_tail())
-        return None
-
-    def wait(self, poll_interval: float = 0.1) -> ProcessEnded | None:
-        """Block until a process of the system exits (say which) or a stop is requested."""
-        while not self._stop_requested:
-            if (ended := self.ended()) is not None:
-                return ended
-            time.sleep(poll_interval)
-        return None
 
     def __enter__(self) -> Self:
         try:
@@ -304,6 +442,12 @@ class System:
 
     def _spawn(self, service: Service) -> ServiceProcess:
         port = service.port(self.port_base)
+        log_file = self.logs_dir / f"{service.name}.log"
+        process, log_offset = self._launch(service)
+        return ServiceProcess(service, f"http://{LOOPBACK}:{port}", log_file, process, log_offset)
+
+    def _launch(self, service: Service) -> tuple[subprocess.Popen[bytes], int]:
+        """Start the service's process; it and where this run's lines begin in its log."""
         environment = {
             **os.environ,
             "SCORE_SERVICE_NAME": service.name,
@@ -311,12 +455,11 @@ class System:
             "SCORE_NATS_URL": self.nats.url,
             "SCORE_AUTH_SECRET": auth_secret(self.data_dir),
             "SCORE_HTTP_HOST": LOOPBACK,
-            "SCORE_HTTP_PORT": str(port),
+            "SCORE_HTTP_PORT": str(service.port(self.port_base)),
             # Log lines should reach the file as they happen, not when a buffer fills.
             "PYTHONUNBUFFERED": "1",
         }
-        log_file = self.logs_dir / f"{service.name}.log"
-        with log_file.open("ab") as log:
+        with (self.logs_dir / f"{service.name}.log").open("ab") as log:
             log_offset = log.tell()
             process = subprocess.Popen(
                 [sys.executable, "-m", service.module],
@@ -326,26 +469,114 @@ class System:
                 env=environment,
                 start_new_session=True,
             )
-        return ServiceProcess(service, f"http://{LOOPBACK}:{port}", log_file, process, log_offset)
+        return process, log_offset
 
     def _wait_until_ready(self) -> None:
         deadline = time.monotonic() + self.ready_timeout
-        pending = list(self.services)
-        # trust_env=False: the services are on loopback, never behind the environment's proxy.
-        with httpx.Client(timeout=1.0, trust_env=False) as http:
-            while pending:
-                self._check_stop_requested()
-                if (ended := self.ended()) is not None:
-                    raise StartFailed(f"while starting, {ended}")
-                pending = [running for running in pending if not _ready(http, running)]
-                if pending and time.monotonic() > deadline:
-                    names = ", ".join(running.name for running in pending)
-                    raise StartFailed(
-                        f"not ready within {self.ready_timeout:g}s: {names} "
-                        f"(logs in {self.logs_dir})"
-                    )
-                if pending:
-                    time.sleep(0.1)
+        while True:
+            self._check_stop_requested()
+            self.look_after_children()
+            pending = [
+                running.name
+                for running in self.services
+                if not self.children[running.name].ready
+                and self.children[running.name].state != "given up"
+            ]
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                raise StartFailed(
+                    f"not ready within {self.ready_timeout:g}s: {', '.join(pending)} "
+                    f"(logs in {self.logs_dir})"
+                )
+            time.sleep(0.1)
+
+    def _look_after_service(self, running: ServiceProcess, now: float) -> bool:
+        """Whether anything about the service changed."""
+        child = self.children[running.name]
+        if child.state == "given up":
+            return False
+        if child.state == "restarting":
+            if child.restart_due is not None and now < child.restart_due:
+                return False
+            child.restarts += 1
+            running.process, running.log_offset = self._launch(running.service)
+            child.began(time.monotonic())
+            return True
+        code = running.process.poll()
+        if code is not None:
+            tail = _log_tail(running.log_file, running.log_offset, TAIL_LINES)
+            self._crashed(child, ProcessEnded(running.name, code, running.log_file, tail), now)
+            return True
+        if not child.ready and _ready(self._client(), running):
+            child.became_ready()
+            if child.restarts:
+                self.report(f"{running.name} is ready again (restart {child.restarts})")
+            return True
+        return False
+
+    def _look_after_nats(self, now: float) -> bool:
+        """Whether anything about nats-server changed."""
+        child = self.children.get(NATS_SERVER)
+        if child is None or child.state == "given up":
+            return False
+        if child.state == "restarting":
+            if child.restart_due is not None and now < child.restart_due:
+                return False
+            child.restarts += 1
+            child.began(time.monotonic())
+            try:
+                self.nats.start()  # the same port, monitor port and store as before
+            except NatsServerError:
+                self._crashed(child, self._nats_ended(), time.monotonic())
+                return True
+            child.became_ready()
+            self.report(
+                f"nats-server is running again at {self.nats_url}, on the same store "
+                f"(restart {child.restarts}); the services reconnect by themselves"
+            )
+            return True
+        if self.nats.returncode is not None:
+            self._crashed(child, self._nats_ended(), now)
+            return True
+        return False
+
+    def _nats_ended(self) -> ProcessEnded:
+        code = self.nats.returncode
+        return ProcessEnded(
+            NATS_SERVER,
+            -1 if code is None else code,
+            self.nats.log_file,
+            self.nats.log_tail(TAIL_LINES),
+        )
+
+    def _crashed(self, child: ChildRecord, ended: ProcessEnded, now: float) -> None:
+        delay = child.crashed(ended.how, now, self.restart_policy)
+        self.report(str(ended))
+        if delay is None:
+            self.report(
+                f"{child.name} {ended.how} before it was ready, {child.failed_starts} times in "
+                f"a row: not restarting it again. The rest of the system keeps running without "
+                f"it; read {child.log_file}, fix what it says and start `score up` again."
+            )
+            return
+        self.report(f"restarting {child.name} in {delay:g}s (restart {child.restarts + 1})")
+        if child.name == NATS_SERVER:
+            self.report("meanwhile the services keep taking writes, which wait in their outboxes")
+
+    def _client(self) -> httpx.Client:
+        if self._http is None:
+            # trust_env=False: the services are on loopback, never behind a proxy.
+            self._http = httpx.Client(timeout=1.0, trust_env=False)
+        return self._http
+
+    def _record(self) -> None:
+        write_system(
+            self.data_dir,
+            nats_url=self.nats_url,
+            services={running.name: running.url for running in self.services},
+            children={name: child.as_json() for name, child in self.children.items()},
+        )
 
     def _check_stop_requested(self) -> None:
         if self._stop_requested:
@@ -387,7 +618,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "up",
         help="run nats-server and the services on this machine",
         description="Run nats-server (JetStream) and every installed service as local "
-        "processes, with all data under one folder. Ctrl-C stops everything.",
+        "processes, with all data under one folder. A process that crashes is restarted, "
+        "after a pause that doubles with each crash in a row (0.5 s up to 30 s); one that "
+        "crashes 5 times in a row before it is ready is given up on, and the rest keeps "
+        "running. Ctrl-C (or SIGTERM, SIGHUP) stops everything.",
     )
     parser.add_argument(
         "--data-dir",
@@ -419,10 +653,10 @@ def run(args: argparse.Namespace) -> int:
 def serve_until_stopped(
     system: System, *, after_start: Callable[[System], None] | None = None
 ) -> int:
-    """Start the system, run `after_start`, and keep it running until a stop signal."""
+    """Start the system, run `after_start`, and look after it until a stop signal."""
 
     def stop_requested(signum: int, frame: FrameType | None) -> None:
-        system.request_stop()
+        system.request_stop(signal.Signals(signum).name)
 
     previous = {signum: signal.signal(signum, stop_requested) for signum in _STOP_SIGNALS}
     try:
@@ -450,18 +684,23 @@ def _serve(system: System, after_start: Callable[[System], None] | None) -> int:
             print(f"score: {error}", file=sys.stderr, flush=True)
             return 1
     _print_summary(system)
-    ended = system.wait()
-    if ended is None:
-        print("\nStopping…", flush=True)
+    system.supervise()
+    if system.stop_requested:
+        print(f"\nStopping ({system.stop_reason or 'asked to'})…", flush=True)
         return 0
-    print(f"score up: {ended}\nStopping everything.", file=sys.stderr, flush=True)
+    print("score up: every process was given up on; stopping.", file=sys.stderr, flush=True)
     return 1
 
 
 def _print_summary(system: System) -> None:
     url_width = max(len(running.url) for running in system.services) if system.services else 0
     rows = [("nats", system.nats_url)]
-    rows += [(s.name, f"{s.url:<{url_width}}  docs {s.docs_url}") for s in system.services]
+    for running in system.services:
+        child = system.children[running.name]
+        if child.state == "given up":
+            rows.append((running.name, f"given up: it {child.last_exit} at every start"))
+        else:
+            rows.append((running.name, f"{running.url:<{url_width}}  docs {running.docs_url}"))
     if system.not_installed:
         rows.append(("not installed", ", ".join(s.name for s in system.not_installed)))
     rows.append(("data", f"{system.data_dir}  (logs in {system.logs_dir})"))
