@@ -88,6 +88,10 @@ def create_app(
         checks["outbox_pending"] = await runtime.relay.pending_count() if ready else None
         checks["dead_letters"] = await runtime.dead_letter_count() if ready else None
         checks["consumers"] = {c.name: {"lag": c.lag} for c in runtime.consumers}
+        if ready and (rebuilding := await runtime.rebuilds.under_way()):
+            # A view being rebuilt holds part of the history: not ready if reads answer from it.
+            checks["rebuilding"] = {r.view.name: r.detail for r in rebuilding}
+            ready = not any(r.view.served for r in rebuilding)
         return JSONResponse(
             {"status": "ready" if ready else "unready", "checks": checks},
             status_code=200 if ready else 503,

@@ -40,6 +40,7 @@ def subscriptions() -> list[Subscription]:
             stream=STREAMS["enrolment"],
             handler=views.project,
             clear=views.clear,
+            view=views.VIEW,
         )
     ]
 
@@ -54,5 +55,5 @@ def build_app(settings: VisitsSettings | None = None) -> FastAPI:
         runtime,
         title="SCORE visits",
         description=DESCRIPTION,
-        routers=[api.router, replay_router("views", [views.DURABLE], description=REPLAY)],
+        routers=[api.router, replay_router(views.VIEW, description=REPLAY)],
     )

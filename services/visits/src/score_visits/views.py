@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from score_chassis import upsert
+from score_chassis.view import View
 from score_contracts.envelope import Envelope
 from score_contracts.events import (
     EnterpriseEnrolled,
@@ -41,6 +42,10 @@ from score_visits.tables import VIEWS, certifications, enrolments, enterprises, 
 
 DURABLE = "visits-views-enrolment"
 """The durable consumer of SCORE_ENROLMENT that builds these views."""
+
+VIEW = View("views", "the visits service's view of enterprises and trainers", served=False)
+"""What `score replay visits-views` rebuilds. Only decisions read it; the service's reads come
+from its own event store and `vis_visits`, so it stays ready while the view is rebuilt."""
 
 
 async def project(conn: AsyncConnection, envelope: Envelope[Event]) -> None:
