@@ -29,8 +29,9 @@ and a `Retry-After` header: retry it. See `docs/visits.md`.
 """
 
 REPLAY = """The views of enterprises, enrolments, trainers and certifications, from
-`SCORE_ENROLMENT`. Until the rebuild is done, visits for enterprises the views have not reached
-yet are refused as *not known yet* (409, retryable)."""
+`SCORE_ENROLMENT`. Until the rebuild is done, scheduling and completing a visit are refused as
+*not known yet* (409, rule `views-rebuilding-not-known-yet`, retryable): a partly rebuilt view
+may lack a withdrawal. Reads of visits go on answering, and the service stays ready."""
 
 
 def subscriptions() -> list[Subscription]:

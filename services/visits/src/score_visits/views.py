@@ -44,8 +44,15 @@ DURABLE = "visits-views-enrolment"
 """The durable consumer of SCORE_ENROLMENT that builds these views."""
 
 VIEW = View("views", "the visits service's view of enterprises and trainers", served=False)
-"""What `score replay visits-views` rebuilds. Only decisions read it; the service's reads come
-from its own event store and `vis_visits`, so it stays ready while the view is rebuilt."""
+"""What `score replay visits-views` rebuilds.
+
+Only decisions read it: scheduling and completing a visit. While it is rebuilt they are refused
+as not known yet (409, retryable, as clients already treat a fact that has not arrived), since
+a partly rebuilt view may lack a withdrawal and would accept what must be refused; a 503 would
+tell clients nothing more and ask them to handle another answer. The service's reads — a
+visit, an enterprise's visits — come from its own event store and `vis_visits`, which a rebuild
+does not touch, so they go on answering, and the service stays ready.
+"""
 
 
 async def project(conn: AsyncConnection, envelope: Envelope[Event]) -> None:
@@ -101,7 +108,9 @@ async def clear(conn: AsyncConnection) -> None:
         await conn.execute(table.delete())
 
 
-async def enterprise_facts(conn: AsyncConnection, enterprise_id: str) -> EnterpriseFacts:
+async def enterprise_facts(
+    conn: AsyncConnection, enterprise_id: str, rebuilding: bool = False
+) -> EnterpriseFacts:
     row = (
         await conn.execute(
             sa.select(enterprises).where(enterprises.c.enterprise_id == enterprise_id)
@@ -116,6 +125,7 @@ async def enterprise_facts(conn: AsyncConnection, enterprise_id: str) -> Enterpr
         region=row.region if row is not None else None,
         modules=frozenset(modules.scalars()),
         withdrawn_on=row.withdrawn_on if row is not None else None,
+        rebuilding=rebuilding,
     )
 
 
