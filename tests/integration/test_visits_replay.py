@@ -3,9 +3,11 @@ that were built live, and the service's own visits are untouched."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import io
 import random
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,9 @@ import nats
 import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
+from nats.aio.msg import Msg
 
+from score_chassis.consumer import IdempotentConsumer
 from score_chassis.database import Database
 from score_chassis.jetstream import ensure_stream
 from score_chassis.testing.service import TEST_SECRET, bearer, serving
@@ -195,6 +199,78 @@ async def test_the_rebuilt_views_equal_the_live_ones(tmp_path: Path, nats_url: s
         assert await dump(database, *VIEWS) == live
         assert await dump(database, visits) == own
         assert f"{len(stream)}/{len(stream)} events 100%" in out.getvalue()
+
+
+@pytest.mark.nats
+async def test_while_the_views_are_rebuilt_visits_wait_and_reads_go_on(
+    tmp_path: Path, nats_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stream = programme(enterprises=10, trainers=4)
+    payloads = [envelope.data for envelope in stream]
+    withdrawn = {e.enterprise_id for e in payloads if isinstance(e, EnterpriseWithdrawn)}
+    enterprise_id = next(
+        e.enterprise_id
+        for e in payloads
+        if isinstance(e, EnterpriseRegistered) and e.enterprise_id not in withdrawn
+    )
+    trainer_id = next(
+        e.trainer_id for e in payloads if isinstance(e, TrainerCertified) and 1 in e.modules
+    )
+    trainer = bearer("trainer", trainer_id=trainer_id)
+    visit = {"enterprise_id": enterprise_id, "trainer_id": trainer_id, "module": 1}
+    # Batches wait, before their transaction, until the gate opens: a rebuild under way.
+    gate = asyncio.Event()
+    gate.set()
+    handle_batch = IdempotentConsumer.handle_batch
+
+    async def gated(consumer: IdempotentConsumer, messages: Sequence[Msg]) -> None:
+        await gate.wait()
+        await handle_batch(consumer, messages)
+
+    monkeypatch.setattr(IdempotentConsumer, "handle_batch", gated)
+    async with serving(visits_app(tmp_path, nats_url)) as client:
+        await publish(nats_url, stream)
+        await wait_for(lambda: caught_up(client, len(stream)), within=30)
+        first = await client.post("/v1/visits", json=visit, headers=trainer)
+        assert first.status_code == 201, first.text
+
+        gate.clear()
+        assert (await client.post("/v1/ops/replay/views", headers=ADMIN)).status_code == 202
+
+        async def refused() -> httpx.Response | None:
+            response = await client.post("/v1/visits", json=visit, headers=trainer)
+            return response if response.status_code == 409 else None
+
+        refusal = await wait_for(refused, within=10)
+        assert refusal.json()["rule"] == "views-rebuilding-not-known-yet"
+        assert refusal.json()["type"] == "/problems/not-known-yet"
+        assert refusal.headers["Retry-After"]
+        completion = await client.post(
+            f"/v1/visits/{first.json()['id']}/completion",
+            json={"duration_hours": "2"},
+            headers=trainer,
+        )
+        assert completion.status_code == 409
+        assert completion.json()["rule"] == "views-rebuilding-not-known-yet"
+        # The service's own visits are no view of the stream: reading them goes on.
+        listed = await client.get(
+            "/v1/visits", params={"enterprise_id": enterprise_id}, headers=ADMIN
+        )
+        # (Until the clear's commit the views were whole: a visit asked for then was accepted.)
+        assert listed.status_code == 200 and listed.json()["visits"]
+        ready = await client.get("/readyz")
+        assert ready.status_code == 200
+        assert "being rebuilt" in ready.json()["checks"]["rebuilding"]["views"]
+
+        gate.set()
+
+        async def rebuilt() -> bool:
+            progress = (await client.get("/v1/ops/replay/views", headers=ADMIN)).json()
+            return bool(progress["state"] == "built")
+
+        await wait_for(rebuilt, within=30)
+        again = await client.post("/v1/visits", json=visit, headers=trainer)
+        assert again.status_code == 201, again.text
 
 
 def test_replay_without_a_running_system_says_so(

@@ -5,8 +5,10 @@ A redelivered or duplicated event finds its inbox row and changes nothing: "exac
 effect". A message that cannot be parsed, or whose handler fails `max_deliver` times, becomes a
 dead-letter record with the error, is terminated, and the consumer carries on.
 
-A view whose subscription knows how to clear it can be rebuilt: `rebuild()` drops the view and
-the consumer's inbox rows together and reads the stream again from its start.
+A subscription that names its view and knows how to clear it can be rebuilt (`rebuild.py`):
+the view and the consumer's inbox rows are dropped together and the stream read again from its
+start. A consumer that starts with no inbox row while its stream holds events reads the stream
+from its start too, and marks its view as being rebuilt meanwhile (`view.py`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from score_chassis.jetstream import NatsConnection, ensure_stream
 from score_chassis.logs import get_logger
 from score_chassis.metrics import CONSUMER_LAG, DEAD_LETTERS, EVENTS_CONSUMED
 from score_chassis.tables import dead_letters, inbox
+from score_chassis.view import View, mark
 from score_contracts.envelope import Envelope, UnknownEventType, parse_envelope
 from score_contracts.events import Event
 from score_contracts.subjects import StreamSpec
@@ -54,6 +57,12 @@ class Subscription:
     filter_subjects: tuple[str, ...] = ()
     clear: ClearView | None = None
     """Deletes everything `handler` wrote, so that the view can be rebuilt from the stream."""
+    view: View | None = None
+    """The view `handler` builds, if it can be rebuilt (then `clear` is required)."""
+
+    def __post_init__(self) -> None:
+        if self.view is not None and self.clear is None:
+            raise ValueError(f"{self.durable}: a view without a clear function cannot be rebuilt")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +104,9 @@ class IdempotentConsumer:
         self.replicas = replicas
         self.lag: int | None = None
         self._task: asyncio.Task[None] | None = None
-        self._rebuilding = asyncio.Lock()
+        self.on_rebuilding: Callable[[], None] | None = None
+        """Called once the consumer, finding it reads its stream from the start into an empty
+        view, has marked the view as being rebuilt."""
 
     @property
     def name(self) -> str:
@@ -109,6 +120,7 @@ class IdempotentConsumer:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
+            self._task = None
 
     async def _run(self) -> None:
         # A task copies the context it is started in: one (re)started by a request (a rebuild)
@@ -163,29 +175,42 @@ class IdempotentConsumer:
             with contextlib.suppress(Exception):
                 await pull.unsubscribe()
 
-    async def rebuild(self) -> None:
-        """Drop the view and consume the stream again from its start (see `rebuild`)."""
-        await rebuild([self])
-
     async def _restart_if_the_view_was_cleared(self) -> None:
         # The durable's position is only true of the database that handled those messages:
         # with no inbox row left (a rebuild, a fresh or restored database) it would skip them.
         # (A stream whose every message so far was dead-lettered or of an unknown type also
         # leaves no inbox row; reading it again is harmless.)
+        js = self.nats.jetstream
+        stream = self.subscription.stream.name
         try:
-            info = await self.nats.jetstream.consumer_info(self.subscription.stream.name, self.name)
+            info = await js.consumer_info(stream, self.name)
+            ahead = bool(info.ack_floor and info.ack_floor.stream_seq)
         except NotFoundError:
-            return
-        if not (info.ack_floor and info.ack_floor.stream_seq):
-            return
+            ahead = False
         async with self.database.transaction(write=False) as conn:
             remembered = await conn.execute(
                 sa.select(inbox.c.event_id).where(inbox.c.consumer == self.name).limit(1)
             )
             if remembered.first() is not None:
                 return
-        log.warning("consumer.restarting_from_the_start", consumer=self.name)
-        await self.nats.jetstream.delete_consumer(self.subscription.stream.name, self.name)
+        if ahead:
+            log.warning("consumer.restarting_from_the_start", consumer=self.name)
+            await js.delete_consumer(stream, self.name)
+        # From here the durable reads its stream from the first event into an empty view: the
+        # view is being rebuilt until it has caught up with what the stream holds now.
+        view = self.subscription.view
+        last = int((await js.stream_info(stream)).state.last_seq or 0)
+        if view is not None and last:
+            async with self.database.transaction() as conn:
+                await mark(
+                    conn,
+                    view,
+                    {self.name: last},
+                    restarted=True,
+                    started_at=dt.datetime.now(dt.UTC),
+                )
+            if self.on_rebuilding is not None:
+                self.on_rebuilding()
 
     async def progress(self) -> Progress:
         """Where the consumer stands in its stream (NATS must be reachable)."""
@@ -319,47 +344,6 @@ def _is_outage(error: Exception) -> bool:
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return True
     return isinstance(error, OperationalError | InterfaceError | SQLAlchemyTimeoutError | OSError)
-
-
-async def rebuild(consumers: Sequence[IdempotentConsumer]) -> None:
-    """Drop a view and consume its streams again from their start.
-
-    `consumers` are all those that feed the view (the indicators projection is fed by two).
-    The view and their inbox rows are cleared in one transaction, then each durable consumer
-    is deleted so that it is made again from its stream's first message. Should a delete fail
-    (NATS gone meanwhile) it is raised, and the next start of that consumer, finding a durable
-    that has acknowledged messages its database does not remember, deletes it then; so does a
-    start after the process stopped half-way. Replicas sharing a durable find it gone and make
-    it again.
-    """
-    clears = {c.subscription.clear for c in consumers}
-    if None in clears or not consumers:
-        raise ValueError("a view without a clear function cannot be rebuilt")
-    first = consumers[0]
-    async with contextlib.AsyncExitStack() as locks:
-        for consumer in consumers:
-            await locks.enter_async_context(consumer._rebuilding)
-        for consumer in consumers:  # fails while NATS is away, before anything is cleared
-            await first.nats.jetstream.stream_info(consumer.subscription.stream.name)
-        for consumer in consumers:
-            await consumer.stop()
-        try:
-            async with first.database.transaction() as conn:
-                for clear in clears:
-                    assert clear is not None
-                    await clear(conn)
-                names = [consumer.name for consumer in consumers]
-                await conn.execute(inbox.delete().where(inbox.c.consumer.in_(names)))
-            for consumer in consumers:
-                consumer.lag = None
-                log.info("consumer.rebuilding", consumer=consumer.name)
-                with contextlib.suppress(NotFoundError):
-                    await first.nats.jetstream.delete_consumer(
-                        consumer.subscription.stream.name, consumer.name
-                    )
-        finally:
-            for consumer in consumers:
-                consumer.start()
 
 
 @contextlib.contextmanager

@@ -24,6 +24,9 @@ RETRY_AFTER_SECONDS = 1
 """What a `NotKnownYet` refusal suggests waiting before a retry: events usually arrive in
 well under a second."""
 
+REBUILD_RETRY_AFTER_SECONDS = 5
+"""What a read of a view being rebuilt suggests waiting: a rebuild takes seconds to minutes."""
+
 
 class FieldError(BaseModel):
     field: str
@@ -74,6 +77,12 @@ class VersionMismatch(Exception):
     def beyond_any_version(cls) -> VersionMismatch:
         """If-Match named a number no resource could ever be at."""
         return cls(0, None, detail="If-Match names a version no resource is at")
+
+
+class Rebuilding(Exception):
+    """The view an answer would come from is being rebuilt from its streams: until it has caught
+    up it holds only part of the history, and answering from it would understate the truth.
+    The message says which view and how far it is."""
 
 
 def problem(request: Request, status: int, title: str, type_: str, **extra: Any) -> JSONResponse:
@@ -160,6 +169,12 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem(
             request, 412, "Version mismatch", "/problems/version-mismatch", detail=str(error)
         )
+
+    @app.exception_handler(Rebuilding)
+    async def _rebuilding(request: Request, error: Rebuilding) -> JSONResponse:
+        response = problem(request, 503, "Being rebuilt", "/problems/rebuilding", detail=str(error))
+        response.headers["Retry-After"] = str(REBUILD_RETRY_AFTER_SECONDS)
+        return response
 
     @app.exception_handler(ConcurrencyError)
     async def _conflict(request: Request, error: ConcurrencyError) -> JSONResponse:
@@ -250,6 +265,25 @@ BODY_ERRORS = (400, 413)
 def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """The error responses an endpoint can give, and only those, for its OpenAPI document."""
     return {code: PROBLEM_RESPONSES[code] for code in sorted(set(codes))}
+
+
+def rebuilding_response(view: str) -> dict[int | str, dict[str, Any]]:
+    """The 503 of a read that answers from `view` (e.g. "the indicators' projection")."""
+    return {
+        503: {
+            "model": Problem,
+            "description": f"{view[0].upper()}{view[1:]} is being rebuilt from its streams "
+            "(problem type `/problems/rebuilding`; the detail says how far): retry after "
+            "`Retry-After` seconds. Never answered with a partly rebuilt view.",
+            "headers": {
+                "Retry-After": {
+                    "description": "Seconds to wait before asking again",
+                    "schema": {"type": "integer"},
+                }
+            },
+            "content": {PROBLEM_JSON: {}},
+        }
+    }
 
 
 def document_problems_as_problem_json(openapi: dict[str, Any]) -> dict[str, Any]:

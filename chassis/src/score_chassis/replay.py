@@ -1,103 +1,133 @@
 """Rebuilding a service's view from the streams that feed it, for operators: the endpoints
-`score replay` calls. The service does the work, since it owns the view and its consumers."""
+`score replay` calls. The service does the work, since it owns the view and its consumers; the
+work is the runtime's, in the background (`rebuild.py`), so the request answers at once."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Annotated, Any
+import datetime as dt
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, status
-from nats.errors import Error as NatsError
-from nats.js.errors import Error as JetStreamError
+from fastapi import APIRouter, Depends, HTTPException, Response, status
 from pydantic import BaseModel, Field
 
 from score_chassis.api import RuntimeDep
 from score_chassis.auth import Principal, require
-from score_chassis.consumer import IdempotentConsumer, rebuild
 from score_chassis.problems import PROBLEM_JSON, Problem, problem_responses
-from score_chassis.runtime import Runtime
+from score_chassis.rebuild import Report
+from score_chassis.view import View
 
 Admin = Annotated[Principal, Depends(require("admin"))]
 
-_RESPONSES: dict[int | str, dict[str, Any]] = {
-    **problem_responses(401, 403),
-    503: {
-        "model": Problem,
-        "description": "NATS is not reachable",
-        "content": {PROBLEM_JSON: {}},
-    },
-}
+
+class ReplayLinks(BaseModel):
+    progress: str = Field(description="Where to follow the rebuild, with `GET`")
 
 
 class ReplayProgress(BaseModel):
-    """How far a view has been built from the streams that feed it."""
+    """Where the rebuild of a view stands, and how far the view is built from its streams."""
 
+    view: str
+    state: Literal["rebuilding", "failed", "built"] = Field(
+        description="`rebuilding` from the request until every consumer has caught up with what "
+        "its stream held when the rebuild started (meanwhile the view's reads answer 503); "
+        "`failed` when the last rebuild could not start, which left the view as it was "
+        "(`error` says why; ask again); `built` otherwise"
+    )
     consumers: list[str] = Field(description="The durable consumers that build the view")
     streams: list[str]
-    processed: int = Field(
-        description="Events applied to the view, counted by stream sequence over its streams"
+    processed: int | None = Field(
+        description="Events applied to the view, counted by stream sequence over its streams; "
+        "during a rebuild, up to `target`. Null when NATS could not be asked"
     )
-    last_sequence: int = Field(description="The streams' last sequences now, added up")
-    pending: int = Field(description="Events not yet applied")
-    done: bool = Field(description="The view holds every event of its streams")
+    target: int | None = Field(
+        description="During a rebuild, the streams' last sequences when it started, added up: "
+        "it is over when `processed` reaches this"
+    )
+    last_sequence: int | None = Field(
+        description="The streams' last sequences now, added up (null when NATS could not be asked)"
+    )
+    pending: int | None = Field(
+        description="Events not yet applied (null when NATS could not be asked)"
+    )
+    done: bool = Field(
+        description="No rebuild under way and nothing pending: the view holds every event of its "
+        "streams"
+    )
+    started_at: dt.datetime | None = Field(description="When the running or last rebuild began")
+    error: str | None = Field(
+        description="What went wrong: why the rebuild failed, or, while it runs, what it is "
+        "waiting for (NATS, most often); it carries on by itself when that is back"
+    )
+    links: ReplayLinks
+
+    @classmethod
+    def of(cls, report: Report, path: str) -> ReplayProgress:
+        return cls(
+            view=report.view.name,
+            state=report.state,
+            consumers=list(report.consumers),
+            streams=list(report.streams),
+            processed=report.processed,
+            target=report.target,
+            last_sequence=report.last_sequence,
+            pending=report.pending,
+            done=report.state == "built" and report.pending == 0,
+            started_at=report.started_at,
+            error=report.error,
+            links=ReplayLinks(progress=path),
+        )
 
 
-def replay_router(view: str, durables: Sequence[str], *, description: str) -> APIRouter:
-    """`POST` and `GET /v1/ops/replay/<view>`: rebuild the view that `durables` feed."""
+def replay_router(view: View, *, description: str) -> APIRouter:
+    """`POST` and `GET /v1/ops/replay/<view>`: rebuild `view` and follow the rebuild."""
     router = APIRouter(prefix="/v1/ops", tags=["operations"])
+    path = f"/v1/ops/replay/{view.name}"
 
     @router.post(
-        f"/replay/{view}",
+        f"/replay/{view.name}",
         status_code=status.HTTP_202_ACCEPTED,
-        summary=f"Drop the {view} and rebuild it from its streams",
-        description=f"{description} Clears it and its consumers' record of what they handled "
-        "in one transaction, then consumes the streams again from their first event. Answers "
-        "at once; follow the rebuild with `GET`. Asking again starts over.",
-        responses=_RESPONSES,
+        summary=f"Drop {view.title} and rebuild it from its streams",
+        description=f"{description} Answers `202` at once, with a `Location` to follow the "
+        "rebuild at (`GET`), and does the work in the background: clears the view and its "
+        "consumers' record of what they handled in one transaction, then consumes the streams "
+        "again from their first event. Asking while a rebuild is under way (started here, by "
+        "another replica, or before a restart) answers that one: a second never starts "
+        "alongside it.",
+        responses={
+            202: {
+                "description": "The rebuild is under way",
+                "headers": {
+                    "Location": {
+                        "description": "Where to follow it",
+                        "schema": {"type": "string"},
+                    }
+                },
+            },
+            **problem_responses(401, 403),
+            503: {
+                "model": Problem,
+                "description": "NATS is not reachable: nothing was started or cleared",
+                "content": {PROBLEM_JSON: {}},
+            },
+        },
     )
-    async def start_replay(runtime: RuntimeDep, _: Admin) -> ReplayProgress:
-        consumers = _consumers(runtime, durables)
-        try:
-            await rebuild(consumers)
-            return await _progress(consumers)
-        except (NatsError, JetStreamError, ConnectionError, TimeoutError) as error:
-            raise _nats_unreachable(error) from None
+    async def start_replay(runtime: RuntimeDep, _: Admin, response: Response) -> ReplayProgress:
+        if not runtime.nats.connected:
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                detail="NATS is not reachable: a view is rebuilt from its streams. Try again "
+                "when it is back",
+            )
+        await runtime.rebuilds.ask(view)
+        response.headers["Location"] = path
+        return ReplayProgress.of(await runtime.rebuilds.report(view, ask_nats=False), path)
 
     @router.get(
-        f"/replay/{view}",
-        summary=f"How far the {view} is built from its streams",
-        responses=_RESPONSES,
+        f"/replay/{view.name}",
+        summary=f"How far {view.title} is built from its streams",
+        responses=problem_responses(401, 403),
     )
     async def replay_progress(runtime: RuntimeDep, _: Admin) -> ReplayProgress:
-        try:
-            return await _progress(_consumers(runtime, durables))
-        except (NatsError, JetStreamError, ConnectionError, TimeoutError) as error:
-            raise _nats_unreachable(error) from None
+        return ReplayProgress.of(await runtime.rebuilds.report(view), path)
 
     return router
-
-
-def _consumers(runtime: Runtime, durables: Sequence[str]) -> list[IdempotentConsumer]:
-    if not runtime.nats.connected:
-        raise _nats_unreachable(ConnectionError("not connected"))
-    return [runtime.consumer(durable) for durable in durables]
-
-
-async def _progress(consumers: Sequence[IdempotentConsumer]) -> ReplayProgress:
-    progress = [await consumer.progress() for consumer in consumers]
-    return ReplayProgress(
-        consumers=[consumer.name for consumer in consumers],
-        streams=[consumer.subscription.stream.name for consumer in consumers],
-        processed=sum(p.processed for p in progress),
-        last_sequence=sum(p.last_sequence for p in progress),
-        pending=sum(p.pending for p in progress),
-        done=all(p.done for p in progress),
-    )
-
-
-def _nats_unreachable(error: Exception) -> HTTPException:
-    return HTTPException(
-        status.HTTP_503_SERVICE_UNAVAILABLE,
-        detail=f"NATS is not reachable ({type(error).__name__}): a view is rebuilt from its "
-        "streams. Try again when it is back (a view already cleared is rebuilt then anyway)",
-    )

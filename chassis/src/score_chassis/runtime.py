@@ -1,5 +1,5 @@
-"""What a service runs besides its HTTP API: its database, NATS connection, outbox relay
-and consumers, started and stopped together."""
+"""What a service runs besides its HTTP API: its database, NATS connection, outbox relay,
+consumers and the rebuilds of its views, started and stopped together."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from score_chassis.idempotency import forget_expired
 from score_chassis.jetstream import NatsConnection, ensure_stream
 from score_chassis.logs import get_logger
 from score_chassis.migrate import migrate
+from score_chassis.rebuild import Rebuilds
 from score_chassis.relay import OutboxRelay
 from score_chassis.settings import ServiceSettings
 from score_chassis.tables import dead_letters
@@ -37,6 +38,9 @@ class Runtime:
     nats: NatsConnection = field(init=False)
     relay: OutboxRelay = field(init=False)
     consumers: list[IdempotentConsumer] = field(init=False)
+    rebuilds: Rebuilds = field(init=False)
+    """The views its subscriptions build, and their rebuilds: background work of the runtime,
+    never of the request that asks for one."""
     _tasks: list[asyncio.Task[None]] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
@@ -61,6 +65,7 @@ class Runtime:
             )
             for sub in self.subscriptions
         ]
+        self.rebuilds = Rebuilds(self.database, self.consumers)
 
     def consumer(self, durable: str) -> IdempotentConsumer:
         """The running consumer of the subscription named `durable`."""
@@ -82,6 +87,7 @@ class Runtime:
         self.relay.start()
         for consumer in self.consumers:
             consumer.start()
+        self.rebuilds.start()
         log.info("service.started", context=self.context)
 
     async def _provision(self) -> None:
@@ -124,6 +130,7 @@ class Runtime:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.rebuilds.stop()
         for consumer in self.consumers:
             await consumer.stop()
         await self.relay.stop()

@@ -85,3 +85,16 @@ revoked_tokens = sa.Table(
     sa.Column("token_id", sa.String(64), primary_key=True),
     sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+rebuilds = sa.Table(
+    "rebuilds",
+    metadata,
+    sa.Column("consumer", sa.String(100), primary_key=True),
+    sa.Column("view", sa.String(100), nullable=False),
+    sa.Column("until_sequence", sa.BigInteger, nullable=False),
+    sa.Column("processed", sa.BigInteger, nullable=False),
+    sa.Column("restarted", sa.Boolean, nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+)
+"""A consumer reading its stream again from the start into a cleared view: one row per consumer
+of the view, written with the clear, deleted when all have caught up (see `view.py`)."""

@@ -55,9 +55,9 @@ def load_scenario(urls: dict[str, str], token: str, *, out: Any = sys.stdout) ->
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(headers=headers, timeout=30, trust_env=False) as http:
         indicators_url = f"{urls['indicators']}/v1/indicators"
-        if http.get(indicators_url).json()["indicators"]["enterprises_registered"] >= ENTERPRISES:
+        if _indicators(http, indicators_url)["enterprises_registered"] >= ENTERPRISES:
             print("The scenario is already loaded.", file=out)
-            return dict(http.get(indicators_url).json()["indicators"])
+            return _indicators(http, indicators_url)
         answers: dict[str, dict[str, Any]] = {}
         scenario = list(requests())
         completions = sum(r.path.endswith("/completions") for r in scenario)
@@ -69,13 +69,26 @@ def load_scenario(urls: dict[str, str], token: str, *, out: Any = sys.stdout) ->
         print(file=out)
         deadline = time.monotonic() + 60
         while True:  # the indicators follow the stream: wait until they have caught up
-            values: dict[str, Any] = http.get(indicators_url).json()["indicators"]
+            values = _indicators(http, indicators_url)
             # Completions are the last events of each enterprise's and each visit's story.
             if values["modules_completed"] >= completions and values["visits_completed"] >= visits:
                 return values
             if time.monotonic() > deadline:
                 raise ScenarioFailed("the indicators did not catch up within 60 s")
             time.sleep(0.2)
+
+
+def _indicators(http: httpx.Client, url: str) -> dict[str, Any]:
+    """The indicators, once the service answers them: while its projection is being rebuilt
+    (a consumer catching up from the start of its stream), it answers 503 with Retry-After."""
+    deadline = time.monotonic() + 60
+    response = http.get(url)
+    while response.status_code == 503 and time.monotonic() < deadline:
+        time.sleep(min(float(response.headers.get("Retry-After", "1")), 0.5))
+        response = http.get(url)
+    if response.status_code != 200:
+        raise ScenarioFailed(f"indicators: {response.status_code} {response.text}")
+    return dict(response.json()["indicators"])
 
 
 def _send(

@@ -67,6 +67,13 @@ class ProgressBar:
         self.out.write(f"\r{self.label} [{bar}] {done}/{total} events {fraction:4.0%}")
         self.out.flush()
 
+    def note(self, message: str) -> None:
+        """A line of its own, under the bar (which is drawn again on the next `show`)."""
+        self.out.write(
+            f"\n{self.label}: {message}\n" if self.live else f"{self.label}: {message}\n"
+        )
+        self.out.flush()
+
     def finish(self) -> None:
         if self.live:
             self.out.write("\n")
@@ -82,17 +89,30 @@ async def replay(
 ) -> dict[str, Any]:
     """Start the rebuild and follow it until done; returns the last progress report.
 
-    `client` talks to the service with an admin token. Raises ReplayFailed. Bound it with
-    `asyncio.timeout`: cancelling stops the following, not the rebuild.
+    The service answers `202` at once, with a `Location` to follow; asked while a rebuild is
+    under way, it points at that one rather than start another. `client` talks to the service
+    with an admin token. Raises ReplayFailed. Bound it with `asyncio.timeout`: cancelling stops
+    the following, not the rebuild.
     """
-    progress = _progress(await client.post(target.path))
-    while not progress["done"]:
-        bar.show(progress["processed"], progress["last_sequence"])
+    started = await client.post(target.path)
+    progress = _progress(started)
+    location = started.headers.get("Location") or target.path
+    total = 0
+    said: str | None = None
+    while progress["state"] == "rebuilding":
+        total = progress["target"] or progress["last_sequence"] or total
+        bar.show(min(progress["processed"] or 0, total), total)
+        if progress["error"] and progress["error"] != said:
+            said = progress["error"]
+            bar.note(f"waiting: {said}")
         await asyncio.sleep(interval)
-        progress = _progress(await client.get(target.path))
-    bar.show(progress["last_sequence"], progress["last_sequence"])
+        progress = _progress(await client.get(location))
+    if progress["state"] == "failed":
+        raise ReplayFailed(f"the rebuild did not start: {progress['error']}")
+    total = total or progress["last_sequence"] or 0
+    bar.show(total, total)
     bar.finish()
-    return progress
+    return {**progress, "events": total}
 
 
 def _progress(response: httpx.Response) -> dict[str, Any]:
@@ -114,9 +134,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "replay",
         help="drop a service's views and rebuild them from the event streams",
         description="Drop a service's views and rebuild them from the event streams, showing "
-        "progress. The service keeps running; until the rebuild is done it answers commands "
-        "that need a fact it has not re-read yet as 'not known yet' (409, retryable). Targets: "
-        + "; ".join(f"{name}: {t.description}" for name, t in TARGETS.items()),
+        "progress. The service keeps running; until the rebuild is done it answers the reads of "
+        "those views with 503 (retry after Retry-After), and commands that decide on them as "
+        "'not known yet' (409, retryable). Asked while a rebuild is under way, it follows that "
+        "one. Targets: " + "; ".join(f"{name}: {t.description}" for name, t in TARGETS.items()),
     )
     parser.add_argument("target", choices=sorted(TARGETS), help="what to rebuild")
     parser.add_argument(
@@ -167,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
     except httpx.HTTPError as error:
         print(f"\nscore replay: {url} did not answer: {error}", file=sys.stderr)
         return 1
-    print(f"Rebuilt {target.description}: {progress['last_sequence']} events read.")
+    print(f"Rebuilt {target.description}: {progress['events']} events read.")
     return 0
 
 

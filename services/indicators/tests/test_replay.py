@@ -1,21 +1,33 @@
 """The indicators' projection, dropped and rebuilt from both streams that feed it, counts
-exactly what the live one did, whatever had happened to it."""
+exactly what the live one did, whatever had happened to it; and while it is being rebuilt the
+indicators are never answered from part of the history."""
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 import nats
 import pytest
+import sqlalchemy as sa
+from fastapi import FastAPI
+from nats.aio.msg import Msg
 
+from score_chassis.consumer import IdempotentConsumer
 from score_chassis.jetstream import ensure_stream
+from score_chassis.nats_server import NatsServer
+from score_chassis.tables import inbox, rebuilds
 from score_chassis.testing.service import TEST_SECRET, bearer, serving
 from score_chassis.testing.streams import wait_for
 from score_contracts.events import (
     EnterpriseEnrolled,
     EnterpriseRegistered,
+    Event,
     ParticipantsTrained,
     VisitCompleted,
     VisitScheduled,
@@ -23,12 +35,14 @@ from score_contracts.events import (
 from score_contracts.examples import example, example_envelope
 from score_contracts.subjects import STREAMS, subject_for
 from score_indicators.main import build_app
+from score_indicators.projection import PROJECTION, clear
 from score_indicators.settings import IndicatorsSettings
 from score_indicators.tables import trainings, visits
 
 pytestmark = pytest.mark.nats
 
 ADMIN = bearer("admin")
+REPLAY = "/v1/ops/replay/projection"
 STORY = [
     (example(EnterpriseRegistered), 1),
     (example(EnterpriseEnrolled), 2),
@@ -38,55 +52,298 @@ STORY = [
 ]
 
 
-async def indicators(api: httpx.AsyncClient) -> dict[str, Any]:
-    values: dict[str, Any] = (await api.get("/v1/indicators", headers=ADMIN)).json()["indicators"]
+def many_enterprises(count: int) -> list[tuple[Event, int]]:
+    """`count` enterprises registered, each its first event, after the story."""
+    registered = example(EnterpriseRegistered)
+    return STORY + [
+        (registered.model_copy(update={"enterprise_id": f"ent-{n:05}"}), 1) for n in range(count)
+    ]
+
+
+async def publish(nats_url: str, story: list[tuple[Event, int]]) -> None:
+    client = await nats.connect(nats_url)
+    try:
+        js = client.jetstream()
+        for context in ("enrolment", "visits"):
+            await ensure_stream(js, STREAMS[context])
+        for event, version in story:
+            envelope = example_envelope(event, stream_version=version)
+            await js.publish(
+                subject_for(event, "bo", "santa_cruz"),
+                envelope.model_dump_json().encode(),
+                headers={"Nats-Msg-Id": envelope.id},
+            )
+    finally:
+        await client.close()
+
+
+class Gate:
+    """Holds every consumer's batches, before their transaction, until opened: a rebuild that
+    cannot finish yet."""
+
+    def __init__(self) -> None:
+        self.open = asyncio.Event()
+        self.open.set()
+
+
+@pytest.fixture
+def gate(monkeypatch: pytest.MonkeyPatch) -> Gate:
+    gate = Gate()
+    handle_batch = IdempotentConsumer.handle_batch
+
+    async def gated(consumer: IdempotentConsumer, messages: Sequence[Msg]) -> None:
+        await gate.open.wait()
+        await handle_batch(consumer, messages)
+
+    monkeypatch.setattr(IdempotentConsumer, "handle_batch", gated)
+    return gate
+
+
+def app_on(tmp_path: Path, nats_url: str, **settings: Any) -> FastAPI:
+    return build_app(
+        IndicatorsSettings(
+            database_url=f"sqlite+aiosqlite:///{tmp_path / 'indicators.db'}",
+            nats_url=nats_url,
+            auth_secret=TEST_SECRET,
+            log_format="console",
+            **settings,
+        )
+    )
+
+
+async def indicators(api: httpx.AsyncClient) -> dict[str, Any] | None:
+    """The indicators, or None while the projection is being rebuilt."""
+    response = await api.get("/v1/indicators", headers=ADMIN)
+    if response.status_code == 503:
+        return None
+    assert response.status_code == 200, response.text
+    values: dict[str, Any] = response.json()["indicators"]
     return values
+
+
+def counted(expected: int) -> Callable[[httpx.AsyncClient], Awaitable[dict[str, Any] | None]]:
+    async def condition(api: httpx.AsyncClient) -> dict[str, Any] | None:
+        values = await indicators(api)
+        if values and values["enterprises_registered"] >= expected and values["visits_completed"]:
+            return values
+        return None
+
+    return condition
+
+
+async def built(api: httpx.AsyncClient) -> dict[str, Any] | None:
+    progress: dict[str, Any] = (await api.get(REPLAY, headers=ADMIN)).json()
+    return progress if progress["state"] == "built" and progress["done"] else None
+
+
+def assert_rebuilding(response: httpx.Response) -> None:
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert int(response.headers["Retry-After"]) > 0
+    problem = response.json()
+    assert problem["type"] == "/problems/rebuilding"
+    assert "the indicators' projection is being rebuilt from its streams: " in problem["detail"]
+    assert problem["detail"].endswith(" events")
 
 
 async def test_a_rebuilt_projection_counts_what_the_live_one_did(
     tmp_path: Path, nats_url: str
 ) -> None:
-    client = await nats.connect(nats_url)
-    js = client.jetstream()
-    for context in ("enrolment", "visits"):
-        await ensure_stream(js, STREAMS[context])
-    for event, version in STORY:
-        body = example_envelope(event, stream_version=version).model_dump_json().encode()
-        await js.publish(subject_for(event, "bo", "santa_cruz"), body)
-    await client.close()
-    settings = IndicatorsSettings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'indicators.db'}",
-        nats_url=nats_url,
-        auth_secret=TEST_SECRET,
-    )
-    app = build_app(settings)
+    await publish(nats_url, STORY)
+    app = app_on(tmp_path, nats_url)
     async with serving(app) as api:
-
-        async def everything_counted() -> dict[str, Any] | None:
-            values = await indicators(api)
-            return values if values["visits_completed"] and values["enterprises_trained"] else None
-
-        live = await wait_for(everything_counted, within=15)
+        live = await wait_for(lambda: counted(1)(api), within=15)
         # Damage the projection, as a bug in a handler would have: only a rebuild from the
         # streams puts it right.
         async with app.state.runtime.database.transaction() as conn:
             await conn.execute(trainings.delete())
             await conn.execute(visits.delete())
-        assert (await indicators(api))["enterprises_trained"] == 0
+        assert (await indicators(api) or {})["enterprises_trained"] == 0
 
-        started = await api.post("/v1/ops/replay/projection", headers=ADMIN)
+        started = await api.post(REPLAY, headers=ADMIN)
         assert started.status_code == 202, started.text
+        assert started.headers["Location"] == REPLAY
+        assert started.json()["links"] == {"progress": REPLAY}
         assert started.json()["consumers"] == [
             "indicators-projection-enrolment",
             "indicators-projection-visits",
         ]
 
-        async def done() -> bool:
-            progress = (await api.get("/v1/ops/replay/projection", headers=ADMIN)).json()
-            return bool(progress["done"]) and progress["processed"] == len(STORY)
-
-        await wait_for(done, within=20)
+        progress = await wait_for(lambda: built(api), within=20)
+        assert progress["processed"] == len(STORY)
         assert await indicators(api) == live
+        assert (await api.post(REPLAY, headers=bearer("staff"))).status_code == 403
+
+
+async def test_while_the_projection_is_rebuilt_the_indicators_answer_503_never_fewer(
+    tmp_path: Path, nats_url: str, gate: Gate
+) -> None:
+    await publish(nats_url, many_enterprises(300))
+    async with serving(app_on(tmp_path, nats_url)) as api:
+        live = await wait_for(lambda: counted(301)(api), within=30)
+        assert (await api.get("/readyz")).status_code == 200
+        answers: list[httpx.Response] = []
+        stop = asyncio.Event()
+
+        async def keep_reading() -> None:
+            while not stop.is_set():
+                answers.append(await api.get("/v1/indicators", headers=ADMIN))
+                await asyncio.sleep(0.005)
+
+        reader = asyncio.create_task(keep_reading())
+        gate.open.clear()  # the rebuild cannot get far until the gate opens
+        assert (await api.post(REPLAY, headers=ADMIN)).status_code == 202
+
+        async def rebuilding() -> httpx.Response | None:
+            response = await api.get("/v1/indicators", headers=ADMIN)
+            return response if response.status_code == 503 else None
+
+        assert_rebuilding(await wait_for(rebuilding, within=10))
+        ready = await api.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["status"] == "unready"
         assert (
-            await api.post("/v1/ops/replay/projection", headers=bearer("staff"))
-        ).status_code == 403
+            "the indicators' projection is being rebuilt"
+            in (ready.json()["checks"]["rebuilding"]["projection"])
+        )
+        progress = (await api.get(REPLAY, headers=ADMIN)).json()
+        assert progress["state"] == "rebuilding" and not progress["done"]
+        assert progress["target"] == 300 + len(STORY)  # both streams' last sequences
+
+        gate.open.set()
+        await wait_for(lambda: built(api), within=30)
+        stop.set()
+        await reader
+        after = await indicators(api)
+        assert after == live
+        assert (await api.get("/readyz")).status_code == 200
+
+    assert any(r.status_code == 503 for r in answers)
+    for response in answers:
+        if response.status_code == 200:
+            assert response.json()["indicators"] == live  # never a count of part of it
+        else:
+            assert_rebuilding(response)
+
+
+async def test_the_replay_request_answers_at_once_and_starts_one_rebuild(
+    tmp_path: Path, nats_url: str, gate: Gate
+) -> None:
+    await publish(nats_url, many_enterprises(2000))
+    app = app_on(tmp_path, nats_url)
+    async with serving(app) as api:
+        live = await wait_for(lambda: counted(2001)(api), within=60)
+        gate.open.clear()
+        answers = []
+        for _ in range(20):
+            began = time.perf_counter()
+            answer = await api.post(REPLAY, headers=ADMIN)
+            answers.append((time.perf_counter() - began, answer))
+        for seconds, answer in answers:
+            assert answer.status_code == 202, answer.text
+            assert seconds < 0.5
+            assert answer.headers["Location"] == REPLAY
+            assert answer.json()["state"] == "rebuilding"
+        # One rebuild, which every answer points at.
+        assert len({answer.json()["started_at"] for _, answer in answers}) == 1
+
+        gate.open.set()
+        progress = await wait_for(lambda: built(api), within=60)
+        assert progress["started_at"] == answers[0][1].json()["started_at"]
+        assert await indicators(api) == live
+        async with app.state.runtime.database.transaction(write=False) as conn:
+            handled = (
+                await conn.execute(sa.select(sa.func.count()).select_from(inbox))
+            ).scalar_one()
+        assert handled == 2000 + len(STORY)
+
+
+async def test_a_service_restarted_mid_rebuild_answers_503_until_caught_up(
+    tmp_path: Path, nats_url: str, gate: Gate
+) -> None:
+    await publish(nats_url, many_enterprises(200))
+    # What the stopped process had been handed and not acknowledged comes again after
+    # ack_wait: keep it short.
+    async with serving(app_on(tmp_path, nats_url, consumer_ack_wait_seconds=2)) as api:
+        live = await wait_for(lambda: counted(201)(api), within=30)
+        gate.open.clear()
+        assert (await api.post(REPLAY, headers=ADMIN)).status_code == 202
+        assert_rebuilding(await wait_for(lambda: _rebuilding(api), within=10))
+
+    # The process stopped half-way: the next one knows the projection is not whole.
+    gate.open.set()
+    async with serving(app_on(tmp_path, nats_url, consumer_ack_wait_seconds=2)) as api:
+        assert_rebuilding(await api.get("/v1/indicators", headers=ADMIN))
+        assert (await api.get("/readyz")).status_code == 503
+        assert await wait_for(lambda: indicators(api), within=30) == live
+        assert (await api.get("/readyz")).status_code == 200
+
+
+async def test_a_rebuild_stopped_right_after_the_clear_is_finished_by_the_next_start(
+    tmp_path: Path, nats_url: str
+) -> None:
+    await publish(nats_url, many_enterprises(50))
+    app = app_on(tmp_path, nats_url)
+    async with serving(app) as api:
+        live = await wait_for(lambda: counted(51)(api), within=30)
+    # As a process would leave it stopped after the clear's commit, before it deleted the
+    # durable consumers: the view empty, the consumers' durables at the end of their streams.
+    async with app.state.runtime.database.transaction() as conn:
+        await clear(conn)
+        await conn.execute(inbox.delete())
+        await conn.execute(
+            rebuilds.insert(),
+            [
+                {
+                    "consumer": consumer,
+                    "view": PROJECTION.name,
+                    "until_sequence": sequence,
+                    "processed": 0,
+                    "restarted": False,
+                    "started_at": dt.datetime.now(dt.UTC),
+                }
+                for consumer, sequence in (
+                    ("indicators-projection-enrolment", 50 + 3),
+                    ("indicators-projection-visits", 2),
+                )
+            ],
+        )
+    await app.state.runtime.database.dispose()
+    async with serving(app_on(tmp_path, nats_url)) as api:
+        assert_rebuilding(await api.get("/v1/indicators", headers=ADMIN))
+        assert await wait_for(lambda: indicators(api), within=30) == live
+
+
+async def test_nats_lost_during_a_rebuild_shows_in_its_progress(
+    tmp_path: Path, nats_server: NatsServer, gate: Gate
+) -> None:
+    await publish(nats_server.url, STORY)
+    # An acknowledgement lost with the connection comes again after ack_wait: keep it short.
+    app = app_on(tmp_path, nats_server.url, consumer_ack_wait_seconds=2)
+    async with serving(app) as api:
+        live = await wait_for(lambda: counted(1)(api), within=15)
+        gate.open.clear()
+        assert (await api.post(REPLAY, headers=ADMIN)).status_code == 202
+        await wait_for(lambda: _rebuilding(api), within=10)
+        nats_server.stop()
+
+        async def nats_missed() -> dict[str, Any] | None:
+            response = await api.get(REPLAY, headers=ADMIN)
+            assert response.status_code == 200, response.text
+            progress: dict[str, Any] = response.json()
+            return progress if progress["error"] else None
+
+        progress = await wait_for(nats_missed, within=15)
+        assert progress["state"] == "rebuilding"
+        assert "NATS is not reachable" in progress["error"]
+        assert_rebuilding(await api.get("/v1/indicators", headers=ADMIN))
+
+        nats_server.restart()
+        gate.open.set()
+        await wait_for(lambda: built(api), within=30)
+        assert await indicators(api) == live
+
+
+async def _rebuilding(api: httpx.AsyncClient) -> httpx.Response | None:
+    response = await api.get("/v1/indicators", headers=ADMIN)
+    return response if response.status_code == 503 else None

@@ -300,11 +300,13 @@ async def test_the_openapi_document_names_the_rules_and_retry_after(
         "enrolment-not-known-yet",
         "trainer-not-known-yet",
         "certification-not-known-yet",
+        "views-rebuilding-not-known-yet",
     ):
         assert f"`{rule}`" in schedule_409["description"]
     assert "Retry-After" in schedule_409["headers"]
     completion = document["paths"]["/v1/visits/{visit_id}/completion"]["post"]["responses"]
     assert {"404", "409", "412", "422"} <= set(completion)
+    assert "`views-rebuilding-not-known-yet`" in completion["409"]["description"]
     reads = document["paths"]["/v1/visits/{visit_id}"]["get"]["responses"]
     assert "409" not in reads and "412" not in reads
 

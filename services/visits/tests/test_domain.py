@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from decimal import Decimal
 
 from score_chassis.decider import NotKnownYet
@@ -139,6 +140,42 @@ def test_a_final_refusal_comes_before_a_retryable_one() -> None:
     given().when(schedule(enterprise=withdrawn, trainer=TrainerFacts())).refuses(
         "enterprise-withdrawn"
     )
+
+
+# While the views are being rebuilt they may lack any fact, a withdrawal too.
+
+REBUILDING = replace(ENROLLED_IN_M1, rebuilding=True)
+
+
+def test_nothing_is_scheduled_on_views_being_rebuilt() -> None:
+    refused = (
+        given().when(schedule(enterprise=REBUILDING)).refuses("views-rebuilding-not-known-yet")
+    )
+    assert isinstance(refused, NotKnownYet)
+
+
+def test_a_withdrawal_read_again_already_refuses_for_good() -> None:
+    withdrawn = replace(REBUILDING, withdrawn_on=DAY)
+    given().when(schedule(enterprise=withdrawn)).refuses("enterprise-withdrawn")
+
+
+def test_no_visit_is_completed_on_views_being_rebuilt() -> None:
+    refused = (
+        given(scheduled)
+        .when(complete(enterprise=REBUILDING))
+        .refuses("views-rebuilding-not-known-yet")
+    )
+    assert isinstance(refused, NotKnownYet)
+
+
+def test_a_cancelled_visit_is_refused_for_good_even_then() -> None:
+    given(scheduled, cancelled).when(complete(enterprise=REBUILDING)).refuses(
+        "no-completion-of-cancelled-visit"
+    )
+
+
+def test_a_cancellation_reads_no_view_and_goes_on_meanwhile() -> None:
+    given(scheduled).when(cancel()).then(cancelled)
 
 
 # Completion: not of a cancelled visit, nor before its scheduled day.

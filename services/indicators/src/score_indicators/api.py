@@ -11,10 +11,12 @@ from pydantic import BaseModel, Field
 
 from score_chassis.api import KnownCountry, RegionSlug, RuntimeDep
 from score_chassis.auth import Reader
-from score_chassis.problems import problem_responses
+from score_chassis.problems import problem_responses, rebuilding_response
+from score_chassis.view import reading
 from score_contracts.reference import DEFAULT_COUNTRY, check_region, quoted
 from score_indicators.indicators import Scope, Value, compute
 from score_indicators.programme import Programme
+from score_indicators.projection import PROJECTION
 
 router = APIRouter(prefix="/v1", tags=["indicators"])
 
@@ -38,7 +40,7 @@ def _invalid(field: str, message: str) -> RequestValidationError:
 @router.get(
     "/indicators",
     summary="The programme's indicators for a scope",
-    responses=problem_responses(401, 403, 422),
+    responses={**problem_responses(401, 403, 422), **rebuilding_response(PROJECTION.title)},
 )
 async def get_indicators(
     request: Request,
@@ -66,7 +68,7 @@ async def get_indicators(
             raise _invalid("phase", f"unknown phase {quoted(phase)}; one of: {known}")
         window = found.window
     scope = Scope(country=country, region=region, window=window)
-    async with runtime.database.transaction(write=False) as conn:
+    async with reading(runtime.database, PROJECTION) as conn:
         indicators = await compute(conn, scope)
     return IndicatorsView(
         country=country,

@@ -14,7 +14,7 @@ from score_chassis.runtime import Runtime
 from score_contracts.subjects import STREAMS
 from score_indicators.api import router
 from score_indicators.programme import load_programme
-from score_indicators.projection import clear, project
+from score_indicators.projection import PROJECTION, clear, project
 from score_indicators.settings import IndicatorsSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -30,6 +30,7 @@ def subscriptions() -> list[Subscription]:
             stream=STREAMS[context],
             handler=project,
             clear=clear,
+            view=PROJECTION,
         )
         for context in FED_BY
     ]
@@ -48,11 +49,12 @@ def build_app(settings: IndicatorsSettings | None = None) -> FastAPI:
         routers=[
             router,
             replay_router(
-                "projection",
-                [s.durable for s in runtime.subscriptions],
+                PROJECTION,
                 description="The facts the indicators are counted from, fed by "
-                "`SCORE_ENROLMENT` and `SCORE_VISITS`; until the rebuild is done the "
-                "indicators count only what it has reached.",
+                "`SCORE_ENROLMENT` and `SCORE_VISITS`. Until the rebuild is done, "
+                "`GET /v1/indicators` answers `503` (`/problems/rebuilding`, with "
+                "`Retry-After`) rather than count part of the history, and `/readyz` is not "
+                "ready.",
             ),
         ],
     )

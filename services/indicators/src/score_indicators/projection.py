@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from score_chassis import upsert
+from score_chassis.view import View
 from score_contracts.envelope import Envelope
 from score_contracts.events import (
     CaseStudyPublished,
@@ -45,6 +46,10 @@ from score_indicators.tables import (
     trainings,
     visits,
 )
+
+PROJECTION = View("projection", "the indicators' projection")
+"""The facts every indicator is counted from. While it is rebuilt the indicators are not
+answered: a count of part of the history would pass for a fall in the programme's figures."""
 
 
 async def clear(conn: AsyncConnection) -> None:

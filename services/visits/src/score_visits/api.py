@@ -51,6 +51,9 @@ proof that it does not exist in the enrolment service, so these are never given 
 - `enrolment-not-known-yet`: no enrolment of the enterprise in the module has arrived.
 - `trainer-not-known-yet`: nothing of the trainer has arrived.
 - `certification-not-known-yet`: no certification of the trainer for the module has arrived.
+- `views-rebuilding-not-known-yet`: the views are being rebuilt from the enrolment stream \
+(`score replay visits-views`) and may lack a withdrawal; nothing is accepted on them until \
+they have caught up.
 """
 
 
@@ -79,7 +82,8 @@ SCHEDULE_CONFLICTS = f"""A rule refused the visit; `rule` names it.
 - `enterprise-withdrawn`: the enterprise has withdrawn from the programme.
 {NOT_KNOWN_YET}"""
 
-COMPLETION_CONFLICTS = """A rule refused the completion; `rule` names it (all final).
+COMPLETION_CONFLICTS = """A rule refused the completion; `rule` names it (all final but the
+last).
 
 - `no-completion-of-cancelled-visit`
 - `visit-already-completed`
@@ -87,6 +91,8 @@ COMPLETION_CONFLICTS = """A rule refused the completion; `rule` names it (all fi
 for.
 - `enterprise-withdrawn`: `completed_on` is after the enterprise withdrew.
 - `concurrent-change`: the visit changed while the request was decided; retry.
+- `views-rebuilding-not-known-yet` (problem type `/problems/not-known-yet`, with `Retry-After`): \
+the views are being rebuilt and may lack the enterprise's withdrawal; retry shortly.
 """
 
 CANCELLATION_CONFLICTS = """A rule refused the cancellation; `rule` names it (all final).

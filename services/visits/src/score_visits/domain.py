@@ -8,7 +8,9 @@ reads them from the local views and hands them to `decide` inside the command, s
 A refusal is final only when it rests on a fact the views hold (a withdrawal, which is never
 undone). When it rests on a fact the views lack — an enterprise, enrolment, trainer or
 certification not heard of — it is `NotKnownYet`: the fact may have been recorded a moment
-ago and not reached us, so the client may retry.
+ago and not reached us, so the client may retry. While the views are being rebuilt they may
+lack any fact, a withdrawal too, so nothing is accepted on them then: what they already hold
+still refuses for good, and everything else is not known yet.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ class EnterpriseFacts:
     modules: frozenset[int] = frozenset()
     """Modules it has an enrolment in."""
     withdrawn_on: dt.date | None = None
+    rebuilding: bool = False
+    """The views are being rebuilt from the stream: a fact they lack, a withdrawal among them,
+    may only not have been read again yet."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +113,12 @@ class Visit:
     cancellation_reason: str | None = None
 
 
+REBUILDING = (
+    "the views of enterprises and trainers are being rebuilt from the enrolment stream, and "
+    "may lack a fact that decides this (a withdrawal): retry shortly"
+)
+
+
 def decide(command: Command, state: Visit) -> list[Event]:
     match command:
         case ScheduleVisit() if state.status != "new":
@@ -116,6 +127,8 @@ def decide(command: Command, state: Visit) -> list[Event]:
             raise Refused(
                 f"the enterprise withdrew on {e.withdrawn_on}", rule="enterprise-withdrawn"
             )
+        case ScheduleVisit(enterprise=e) if e.rebuilding:
+            raise NotKnownYet(REBUILDING, rule="views-rebuilding-not-known-yet")
         case ScheduleVisit(enterprise=e) if not e.known:
             raise NotKnownYet(
                 f"enterprise {command.enterprise_id} is not known here (yet): if it was "
@@ -167,6 +180,8 @@ def decide(command: Command, state: Visit) -> list[Event]:
                 f"the enterprise withdrew on {e.withdrawn_on}, before this completion",
                 rule="enterprise-withdrawn",
             )
+        case CompleteVisit(enterprise=e) if e.rebuilding:
+            raise NotKnownYet(REBUILDING, rule="views-rebuilding-not-known-yet")
         case CompleteVisit():
             return [
                 VisitCompleted(

@@ -16,6 +16,7 @@ from score_chassis.logs import get_logger
 from score_chassis.problems import NotFound
 from score_chassis.runtime import Runtime
 from score_chassis.store import NO_CAUSATION, Causation
+from score_chassis.view import under_way
 from score_contracts.events import Event, VisitScheduled
 from score_contracts.subjects import subject_for
 from score_visits import views
@@ -101,8 +102,9 @@ async def _with_facts(
     conn: AsyncConnection, command: Command
 ) -> tuple[Command, tuple[str, str] | None]:
     """The command with what the views know, and the (country, region) of the visit."""
+    rebuilding = await under_way(conn, views.VIEW) is not None
     if isinstance(command, ScheduleVisit):
-        enterprise = await views.enterprise_facts(conn, command.enterprise_id)
+        enterprise = await views.enterprise_facts(conn, command.enterprise_id, rebuilding)
         trainer = await views.trainer_facts(conn, command.trainer_id)
         place = (
             (enterprise.country, enterprise.region)
@@ -114,7 +116,8 @@ async def _with_facts(
     if row is None:
         raise NotFound("visit", command.visit_id)
     if isinstance(command, CompleteVisit):
-        command = replace(command, enterprise=await views.enterprise_facts(conn, row.enterprise_id))
+        facts = await views.enterprise_facts(conn, row.enterprise_id, rebuilding)
+        command = replace(command, enterprise=facts)
     return command, (row.country, row.region)
 
 

@@ -29,8 +29,9 @@ and a `Retry-After` header: retry it. See `docs/visits.md`.
 """
 
 REPLAY = """The views of enterprises, enrolments, trainers and certifications, from
-`SCORE_ENROLMENT`. Until the rebuild is done, visits for enterprises the views have not reached
-yet are refused as *not known yet* (409, retryable)."""
+`SCORE_ENROLMENT`. Until the rebuild is done, scheduling and completing a visit are refused as
+*not known yet* (409, rule `views-rebuilding-not-known-yet`, retryable): a partly rebuilt view
+may lack a withdrawal. Reads of visits go on answering, and the service stays ready."""
 
 
 def subscriptions() -> list[Subscription]:
@@ -40,6 +41,7 @@ def subscriptions() -> list[Subscription]:
             stream=STREAMS["enrolment"],
             handler=views.project,
             clear=views.clear,
+            view=views.VIEW,
         )
     ]
 
@@ -54,5 +56,5 @@ def build_app(settings: VisitsSettings | None = None) -> FastAPI:
         runtime,
         title="SCORE visits",
         description=DESCRIPTION,
-        routers=[api.router, replay_router("views", [views.DURABLE], description=REPLAY)],
+        routers=[api.router, replay_router(views.VIEW, description=REPLAY)],
     )

@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from score_chassis import upsert
+from score_chassis.view import View
 from score_contracts.envelope import Envelope
 from score_contracts.events import (
     EnterpriseEnrolled,
@@ -41,6 +42,17 @@ from score_visits.tables import VIEWS, certifications, enrolments, enterprises, 
 
 DURABLE = "visits-views-enrolment"
 """The durable consumer of SCORE_ENROLMENT that builds these views."""
+
+VIEW = View("views", "the visits service's view of enterprises and trainers", served=False)
+"""What `score replay visits-views` rebuilds.
+
+Only decisions read it: scheduling and completing a visit. While it is rebuilt they are refused
+as not known yet (409, retryable, as clients already treat a fact that has not arrived), since
+a partly rebuilt view may lack a withdrawal and would accept what must be refused; a 503 would
+tell clients nothing more and ask them to handle another answer. The service's reads — a
+visit, an enterprise's visits — come from its own event store and `vis_visits`, which a rebuild
+does not touch, so they go on answering, and the service stays ready.
+"""
 
 
 async def project(conn: AsyncConnection, envelope: Envelope[Event]) -> None:
@@ -96,7 +108,9 @@ async def clear(conn: AsyncConnection) -> None:
         await conn.execute(table.delete())
 
 
-async def enterprise_facts(conn: AsyncConnection, enterprise_id: str) -> EnterpriseFacts:
+async def enterprise_facts(
+    conn: AsyncConnection, enterprise_id: str, rebuilding: bool = False
+) -> EnterpriseFacts:
     row = (
         await conn.execute(
             sa.select(enterprises).where(enterprises.c.enterprise_id == enterprise_id)
@@ -111,6 +125,7 @@ async def enterprise_facts(conn: AsyncConnection, enterprise_id: str) -> Enterpr
         region=row.region if row is not None else None,
         modules=frozenset(modules.scalars()),
         withdrawn_on=row.withdrawn_on if row is not None else None,
+        rebuilding=rebuilding,
     )
 
 

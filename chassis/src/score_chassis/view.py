@@ -1,0 +1,142 @@
+"""A view a service builds from streams, and whether it is being rebuilt right now.
+
+A rebuild clears the view and has its consumers read their streams again from the first event.
+Until they have caught up with what the streams held when it started, the view holds part of
+the history only: counting from it would give smaller numbers than the truth, and deciding from
+it could miss a fact that refuses (a withdrawal). So each consumer of the view has a row in
+`rebuilds`, written in the transaction that clears the view and deleted, all of the view's
+together, once every one has caught up (`rebuild.Rebuilds` watches them). A consumer that finds
+at its start that it is reading its stream from the beginning into an empty view — a fresh or
+restored database — writes its row too.
+
+The rows live in the service's database, so every replica and a process restarted half-way see
+the same thing; a reader checks them in its own transaction, and so sees either the whole view
+or the rows, never a half-built view without them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from score_chassis import upsert
+from score_chassis.database import Database
+from score_chassis.problems import Rebuilding
+from score_chassis.tables import rebuilds
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """Tables a service builds from other services' streams, which can be dropped and rebuilt.
+
+    Every subscription that names the same view feeds it, and they are rebuilt together.
+    """
+
+    name: str
+    """As in the path of its replay endpoint, `/v1/ops/replay/<name>`."""
+    title: str
+    """What it is, for messages: "the indicators' projection"."""
+    served: bool = True
+    """The service's reads answer from it: while it is rebuilt they answer 503 and `/readyz`
+    is not ready. False for a view that only feeds decisions, which refuse as not known yet
+    meanwhile (the service's other reads go on)."""
+
+
+@dataclass(frozen=True, slots=True)
+class UnderWay:
+    """A rebuild under way, as its rows tell."""
+
+    view: View
+    processed: int
+    """Events its consumers have applied again, by stream sequence, up to `total`."""
+    total: int
+    """The last sequences of the streams when it started, added up."""
+    started_at: dt.datetime
+
+    @property
+    def detail(self) -> str:
+        return (
+            f"{self.view.title} is being rebuilt from its streams: "
+            f"{self.processed} of {self.total} events"
+        )
+
+
+async def under_way(conn: AsyncConnection, view: View) -> UnderWay | None:
+    """The rebuild of `view` under way, if any (here, in another replica, or before a restart)."""
+    row = (
+        await conn.execute(
+            sa.select(
+                sa.func.count(),
+                sa.func.coalesce(sa.func.sum(rebuilds.c.processed), 0),
+                sa.func.coalesce(sa.func.sum(rebuilds.c.until_sequence), 0),
+                sa.func.min(rebuilds.c.started_at),
+            ).where(rebuilds.c.view == view.name)
+        )
+    ).one()
+    count, processed, total, started_at = row
+    if not count:
+        return None
+    return UnderWay(
+        view=view, processed=int(processed), total=int(total), started_at=aware(started_at)
+    )
+
+
+@asynccontextmanager
+async def reading(database: Database, view: View) -> AsyncIterator[AsyncConnection]:
+    """A read transaction on `view`; raises `Rebuilding` (a 503) while it is being rebuilt.
+
+    The check is made in the same transaction as the reads, so they see the whole view.
+    """
+    async with database.transaction(write=False) as conn:
+        rebuild = await under_way(conn, view)
+        if rebuild is not None:
+            raise Rebuilding(rebuild.detail)
+        yield conn
+
+
+async def mark(
+    conn: AsyncConnection,
+    view: View,
+    until: Mapping[str, int],
+    *,
+    restarted: bool,
+    started_at: dt.datetime,
+) -> None:
+    """Record that the consumers in `until` (by durable name, with the last sequence of their
+    streams now) read their streams again into `view`.
+
+    `restarted` says whether their durable JetStream consumers already read from the first
+    event. A consumer already marked keeps its row, and becomes `restarted` if this says so.
+    """
+    if not until:
+        return
+    insert = upsert.insert(conn, rebuilds).values(
+        [
+            {
+                "consumer": consumer,
+                "view": view.name,
+                "until_sequence": sequence,
+                "processed": 0,
+                "restarted": restarted,
+                "started_at": started_at,
+            }
+            for consumer, sequence in until.items()
+        ]
+    )
+    if restarted:
+        statement = insert.on_conflict_do_update(
+            index_elements=[rebuilds.c.consumer], set_={"restarted": True}
+        )
+    else:
+        statement = insert.on_conflict_do_nothing()
+    await conn.execute(statement)
+
+
+def aware(moment: dt.datetime) -> dt.datetime:
+    """A time read back from the database, in UTC (SQLite forgets the zone)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
