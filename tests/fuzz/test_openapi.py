@@ -3,7 +3,9 @@ against each service run as its own process (with NATS, as deployed).
 
 Generated requests, valid and invalid, with an admin token: no 5xx, no undocumented status,
 header or media type, every answer as its schema says, invalid input refused, methods not
-served answered 405 with a true `Allow`. `SCORE_FUZZ_EXAMPLES` sets how many examples each
+served answered 405 with a true `Allow`. The operators' endpoints (`/v1/ops/`) are left out:
+a rebuild they start makes the service answer 503 by design until it is done, which would
+read as server errors; their own tests drive them. `SCORE_FUZZ_EXAMPLES` sets how many examples each
 operation gets (a short run by default, for CI; the numbers of a run are in its output).
 """
 
@@ -46,6 +48,8 @@ async def test_the_openapi_document_holds_under_fuzzing(
             f"Authorization: {bearer('admin')['Authorization']}",
             "--request-timeout",
             "10",
+            "--exclude-path-regex",
+            "^/v1/ops/",
         ]
         run = await asyncio.to_thread(
             subprocess.run,

@@ -94,7 +94,19 @@ def create_app(
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"], summary="Database reachable; NATS and consumer lag")
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="Database reachable; NATS and consumer lag",
+        responses={
+            200: {"description": "Ready, with each check"},
+            503: {
+                "description": "Not ready: the database is unreachable, or a view the "
+                "service answers from is being rebuilt; with each check",
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            },
+        },
+    )
     async def readyz() -> JSONResponse:
         checks: dict[str, Any] = {}
         ready = True

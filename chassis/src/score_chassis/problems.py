@@ -297,6 +297,8 @@ def document_problems_as_problem_json(openapi: dict[str, Any]) -> dict[str, Any]
         for operation in path.values():
             for code, response in operation.get("responses", {}).items():
                 content = response.get("content", {})
-                if str(code).startswith(("4", "5")) and "application/json" in content:
+                schema = content.get("application/json", {}).get("schema", {})
+                # Only problem bodies: an unready `/readyz` answers its checks, in JSON.
+                if str(code).startswith(("4", "5")) and schema.get("$ref", "").endswith("/Problem"):
                     content[PROBLEM_JSON] = content.pop("application/json")
     return openapi
