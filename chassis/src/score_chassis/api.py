@@ -9,11 +9,10 @@ import re
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, Header, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import Depends, Header, Path, Request
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -24,7 +23,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from score_chassis.problems import VersionMismatch
+from score_chassis.problems import VersionMismatch, invalid_input
 from score_chassis.runtime import Runtime
 from score_chassis.settings import (
     DEFAULT_PLANNING_HORIZON_DAYS,
@@ -33,6 +32,7 @@ from score_chassis.settings import (
     ServiceSettings,
 )
 from score_chassis.store import Causation
+from score_contracts.events.base import ID_PATTERN
 from score_contracts.reference import ALL_REGIONS, COUNTRIES, check_country, check_region
 
 
@@ -70,14 +70,8 @@ def _if_match(
         return None
     matched = _VERSION.fullmatch(if_match.strip())
     if matched is None:
-        raise RequestValidationError(
-            [
-                {
-                    "loc": ("header", "if-match"),
-                    "msg": 'must be a version number, e.g. "3"',
-                    "type": "version-number",
-                }
-            ]
+        raise invalid_input(
+            "header", "if-match", 'must be a version number, e.g. "3"', rule="version-number"
         )
     digits = (matched.group(1) or matched.group(2)).lstrip("0") or "0"
     if len(digits) > _LONGEST_VERSION:
@@ -89,12 +83,17 @@ def _if_match(
 IfMatchDep = Annotated[int | None, Depends(_if_match)]
 
 
+def path_id(description: str) -> Any:
+    """A path parameter holding an aggregate's id, as every service validates it."""
+    return Path(description=description, min_length=1, max_length=64, pattern=ID_PATTERN)
+
+
 class Written(BaseModel):
-    """The answer to a write: the aggregate's id and its new version."""
+    """The answer to a write: the aggregate's id and its new version. A service whose writes
+    say more (the id of a child they made) answers with a model of its own."""
 
     id: str
     version: int
-    enrolment_id: str | None = Field(default=None, description="Set when an enrolment is made")
 
 
 class Body(BaseModel):

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from score_chassis.api import ProgrammeCalendar, programme_calendar
 from score_chassis.asyncapi import asyncapi_document
 from score_chassis.auth import Revocations, TokenAuthority
+from score_chassis.commands import Commands
 from score_chassis.logs import get_logger
 from score_chassis.metrics import HTTP_REQUESTS
 from score_chassis.problems import (
@@ -39,8 +40,14 @@ _CORRELATION_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 
 
 def create_app(
-    runtime: Runtime, *, title: str, description: str, routers: Sequence[APIRouter]
+    runtime: Runtime,
+    *,
+    title: str,
+    description: str,
+    routers: Sequence[APIRouter],
+    commands: Commands[Any] | None = None,
 ) -> FastAPI:
+    """The service's app: `routers` for its endpoints, `commands` for its writes."""
     secret = runtime.settings.auth_secret
     if secret is None:
         raise RuntimeError("SCORE_AUTH_SECRET is not set: it signs and verifies every token")
@@ -64,6 +71,7 @@ def create_app(
     )
     app.add_middleware(BodyLimit, limit=runtime.settings.max_body_bytes)
     app.state.runtime = runtime
+    app.state.commands = commands
     calendar = ProgrammeCalendar.of(runtime.settings)
     app.state.tokens = TokenAuthority(secret.get_secret_value())
     app.state.revocations = revocations

@@ -85,6 +85,14 @@ class Rebuilding(Exception):
     The message says which view and how far it is."""
 
 
+def invalid_input(
+    location: str, field: str, reason: str, *, rule: str = "value_error"
+) -> RequestValidationError:
+    """A 422 naming one field outside the body's model: a header, a query parameter, or a
+    field whose rule needs more than the body (a region of the settings' country)."""
+    return RequestValidationError([{"loc": (location, field), "msg": reason, "type": rule}])
+
+
 def problem(request: Request, status: int, title: str, type_: str, **extra: Any) -> JSONResponse:
     body = Problem(title=title, status=status, type=type_, instance=request.url.path, **extra)
     return JSONResponse(

@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from score_chassis.commands import Commands, Route
 from score_chassis.consumer import IdempotentConsumer, Subscription
 from score_chassis.database import Database
 from score_chassis.idempotency import forget_expired
@@ -22,9 +25,12 @@ from score_chassis.rebuild import Rebuilds
 from score_chassis.relay import OutboxRelay
 from score_chassis.settings import ServiceSettings
 from score_chassis.tables import dead_letters
+from score_chassis.unit_of_work import SqlUnitOfWork
 from score_contracts.subjects import STREAMS
 
 log = get_logger(__name__)
+
+V = TypeVar("V")
 
 
 @dataclass
@@ -114,6 +120,15 @@ class Runtime:
     @property
     def idempotency_ttl(self) -> dt.timedelta:
         return dt.timedelta(hours=self.settings.idempotency_ttl_hours)
+
+    def commands(
+        self, routes: Mapping[type, Route[Any, Any, Any, V]], views: Callable[[AsyncConnection], V]
+    ) -> Commands[V]:
+        """The service's commands on its database, waking the relay when they append."""
+        unit_of_work = SqlUnitOfWork(
+            self.database, source=self.source, views=views, idempotency_ttl=self.idempotency_ttl
+        )
+        return Commands(unit_of_work, routes, on_appended=self.relay.notify)
 
     async def _housekeeping(self) -> None:
         while True:

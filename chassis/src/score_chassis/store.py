@@ -123,6 +123,7 @@ async def append(
     *,
     causation: Causation = NO_CAUSATION,
     source: str,
+    now: dt.datetime | None = None,
 ) -> int:
     """Append events after `expected_version` and queue them for publishing.
 
@@ -135,7 +136,7 @@ async def append(
     actual = await stream_version(conn, stream_id)
     if actual != expected_version:
         raise ConcurrencyError(stream_id, expected_version, actual)
-    now = dt.datetime.now(dt.UTC)
+    now = now or dt.datetime.now(dt.UTC)
     rows = [
         {
             "event_id": new.event_id,

@@ -1,34 +1,31 @@
-"""What every write endpoint does: run a command at most once per Idempotency-Key, at the
-version If-Match names, and answer with the aggregate's id and new version.
+"""What every write endpoint does over HTTP: pass its command, with the request's
+Idempotency-Key, If-Match and correlation id, to the service's `Commands`, and answer.
 
-A service names its command handler once:
+    @router.post("/enterprises", **write_route(201, 401, 403, 409, 422, answer=Written))
+    async def register_enterprise(_: Writer, body: RegisterEnterpriseBody, write: NewWrite):
+        return await write(RegisterEnterprise(enterprise_id=uuid7(), **dict(body)))
 
-    WriteNew = Annotated[Write, Depends(creating(handlers.execute))]
-    WriteExisting = Annotated[Write, Depends(changing(handlers.execute))]
-
-and an endpoint ends with `return await write(command, id=…)`.
+`NewWrite` is for a command that makes a new aggregate (no If-Match), `ExistingWrite` for one
+to an existing aggregate. The app's `state.commands` (set by `create_app`) routes them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import partial
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
-from score_chassis.api import CausationDep, IfMatchDep, RuntimeDep, Written
-from score_chassis.commands import Outcome
-from score_chassis.idempotency import Idempotency, IdempotencyDep, write_once
-from score_chassis.problems import BODY_ERRORS, problem_responses
-from score_chassis.runtime import Runtime
+from score_chassis.api import CausationDep, IfMatchDep
+from score_chassis.auth import InvalidToken, TokenAuthority
+from score_chassis.commands import Commands, Idempotency, KeyReused, Replayed
+from score_chassis.problems import BODY_ERRORS, invalid_input, problem_responses
 from score_chassis.store import Causation
-
-Execute = Callable[..., Awaitable[Outcome[Any]]]
-"""A service's `handlers.execute(runtime, command, *, causation, expected_version,
-after_append)`."""
 
 REPLAYED_HEADER = {
     "Idempotent-Replayed": {
@@ -39,80 +36,122 @@ REPLAYED_HEADER = {
 }
 
 
-def write_route(status_code: int, *errors: int, **extra: Any) -> dict[str, Any]:
-    """What the route decorator of a write says: its status, its answer, its errors."""
+def write_route(
+    status_code: int,
+    *errors: int,
+    answer: type[BaseModel],
+    described: Mapping[int, Mapping[str, Any]] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """What the route decorator of a write says: its status, its answer, its errors (with
+    those of any body: 400 unreadable, 413 too large). `described` adds to an error's entry
+    (a 409's rules, a header it carries)."""
+    responses: dict[int | str, dict[str, Any]] = {
+        status_code: {"headers": REPLAYED_HEADER},
+        **problem_responses(*errors, *BODY_ERRORS),
+    }
+    for code, more in (described or {}).items():
+        responses[code] = {**responses[code], **more}
     return {
         "status_code": status_code,
-        "response_model": Written,
+        "response_model": answer,
         "response_model_exclude_none": True,
-        "responses": {
-            status_code: {"headers": REPLAYED_HEADER},
-            **problem_responses(*errors, *BODY_ERRORS),
-        },
+        "responses": responses,
         **extra,
     }
 
 
 @dataclass(frozen=True)
 class Write:
-    """Runs a command at most once per Idempotency-Key, in the version If-Match names."""
+    """Runs a command at most once per Idempotency-Key, at the version If-Match names."""
 
-    execute: Execute
-    runtime: Runtime
+    commands: Commands[Any]
     causation: Causation
-    idempotency: Idempotency
+    idempotency: Idempotency | None
     expected_version: int | None
-    status_code: int
 
-    async def __call__(
-        self, command: object, *, id: str, enrolment_id: str | None = None
-    ) -> Written | JSONResponse:
-        return await write_once(
-            self.runtime.database,
-            self.idempotency,
-            partial(
-                self.execute,
-                self.runtime,
+    async def __call__(self, command: object) -> BaseModel | JSONResponse:
+        try:
+            answer = await self.commands.execute(
                 command,
                 causation=self.causation,
                 expected_version=self.expected_version,
-            ),
-            lambda outcome: Written(id=id, version=outcome.version, enrolment_id=enrolment_id),
-            status_code=self.status_code,
-            ttl=self.runtime.idempotency_ttl,
-        )
+                idempotency=self.idempotency,
+            )
+        except KeyReused:
+            raise invalid_input(
+                "header",
+                "idempotency-key",
+                "was already used for a different request",
+                rule="idempotency-key-reused",
+            ) from None
+        if isinstance(answer, Replayed):
+            return JSONResponse(
+                answer.body,
+                status_code=answer.status_code,
+                headers={"Idempotent-Replayed": "true"},
+            )
+        return answer
 
 
-def _status_of(request: Request) -> int:
-    # A replay answers with the status the endpoint declares; reading it from the route
-    # keeps it stated once, in the decorator.
-    status_code: int | None = request.scope["route"].status_code
-    return status_code or 200  # FastAPI's default when the decorator names none
+async def _idempotency(
+    request: Request,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            description="Any unique string (a UUID, say). A retry with the same key and "
+            "body returns the first answer and changes nothing.",
+            max_length=200,
+        ),
+    ] = None,
+) -> Idempotency | None:
+    if idempotency_key is None:
+        return None
+    body = await request.body()
+    digest = hashlib.sha256(f"{request.method} {request.url.path}\n".encode() + body).hexdigest()
+    # A replay answers with the status the endpoint declares: read from the route, so it is
+    # stated once, in the decorator (FastAPI's default is 200 when it names none).
+    status_code: int = request.scope["route"].status_code or 200
+    return Idempotency(
+        owner=_owner(request), key=idempotency_key, fingerprint=digest, status_code=status_code
+    )
 
 
-def creating(execute: Execute) -> Callable[..., Write]:
-    """The dependency of a write that makes a new aggregate: no If-Match."""
+def _owner(request: Request) -> str:
+    """Keys belong to whoever the token names (the auth dependency refuses bad tokens)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token:
+        with contextlib.suppress(InvalidToken):
+            authority: TokenAuthority = request.app.state.tokens
+            return authority.verify(token).subject
+    return "anonymous"
 
-    def write(
-        request: Request, runtime: RuntimeDep, causation: CausationDep, idempotency: IdempotencyDep
-    ) -> Write:
-        return Write(execute, runtime, causation, idempotency, None, _status_of(request))
 
-    return write
+IdempotencyDep = Annotated[Idempotency | None, Depends(_idempotency)]
 
 
-def changing(execute: Execute) -> Callable[..., Write]:
-    """The dependency of a write to an existing aggregate, at the If-Match version if named."""
+def _commands(request: Request) -> Commands[Any]:
+    commands: Commands[Any] = request.app.state.commands
+    return commands
 
-    def write(
-        request: Request,
-        runtime: RuntimeDep,
-        causation: CausationDep,
-        idempotency: IdempotencyDep,
-        expected_version: IfMatchDep,
-    ) -> Write:
-        return Write(
-            execute, runtime, causation, idempotency, expected_version, _status_of(request)
-        )
 
-    return write
+CommandsDep = Annotated[Commands[Any], Depends(_commands)]
+
+
+def _new(commands: CommandsDep, causation: CausationDep, idempotency: IdempotencyDep) -> Write:
+    return Write(commands, causation, idempotency, None)
+
+
+def _existing(
+    commands: CommandsDep,
+    causation: CausationDep,
+    idempotency: IdempotencyDep,
+    expected_version: IfMatchDep,
+) -> Write:
+    return Write(commands, causation, idempotency, expected_version)
+
+
+NewWrite = Annotated[Write, Depends(_new)]
+"""The write of a command that makes a new aggregate: no If-Match."""
+ExistingWrite = Annotated[Write, Depends(_existing)]
+"""The write of a command to an existing aggregate, at the If-Match version if named."""

@@ -128,17 +128,17 @@ async def test_a_retry_racing_its_original_gets_the_original_answer(
         headers=STAFF,
     )
     assert trained.status_code == 201, trained.text
-    look_up = idempotency._previous
+    look_up = idempotency.answer_to
     first = asyncio.Event()
 
-    async def slow_first_look_up(*args: Any) -> Any:
-        found = await look_up(*args)
+    async def slow_first_look_up(*args: Any, **kwargs: Any) -> Any:
+        found = await look_up(*args, **kwargs)
         if not first.is_set():
             first.set()
             await asyncio.sleep(0.3)
         return found
 
-    monkeypatch.setattr(idempotency, "_previous", slow_first_look_up)
+    monkeypatch.setattr(idempotency, "answer_to", slow_first_look_up)
     keyed = {**STAFF, "Idempotency-Key": "complete-module-1"}
     url = f"/v1/enterprises/{enterprise_id}/completions"
     body = {"enrolment_id": enrolment_id, "completed_on": "2016-07-01"}

@@ -17,7 +17,7 @@ from score_contracts.events import (
     ParticipantsTrained,
     TrainingFeePaid,
 )
-from score_enrolment.enterprise import (
+from score_enrolment.domain.enterprise import (
     CompleteModule,
     CorrectDetails,
     Enrol,
@@ -143,10 +143,6 @@ def test_an_enterprise_in_the_size_range_is_registered() -> None:
     given().when(register()).then(registered)
 
 
-def test_an_enterprise_is_registered_once() -> None:
-    given(registered).when(register()).refuses("already-registered")
-
-
 def test_a_tax_id_is_registered_to_one_enterprise() -> None:
     given().when(register(tax_id_registered_to="ent-0")).refuses("tax-id-registered-once")
 
@@ -169,11 +165,6 @@ def test_the_size_range_is_configurable() -> None:
     )
     edge = register(workforce=Headcount(women=10, men=10), size_range=SizeRange(10, 20))
     given().when(edge).then_one()
-
-
-def test_nothing_but_a_registration_is_decided_for_an_unregistered_enterprise() -> None:
-    for command in (correct(sector="food"), enrol(1), train(), pay(), complete(), withdraw()):
-        given().when(command).refuses("needs-registered-enterprise")
 
 
 # Corrections.

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from score_chassis.decider import Invalid, Refused
 from score_chassis.testing.service import bearer
 from score_contracts.events import Event, Headcount, Money
-from score_enrolment.enterprise import (
+from score_enrolment.bodies import EnterpriseSummary, EnterpriseView
+from score_enrolment.domain.enterprise import (
     Command,
     CompleteModule,
     CorrectDetails,
@@ -29,7 +30,6 @@ from score_enrolment.enterprise import (
     Withdraw,
     enterprise,
 )
-from score_enrolment.views import EnterpriseSummary, EnterpriseView
 
 STAFF = bearer("staff")
 START = dt.date(2016, 1, 4)

@@ -6,7 +6,7 @@ import datetime as dt
 
 from score_chassis.testing.decider import scenario
 from score_contracts.events import TrainerCertified, TrainerRegistered
-from score_enrolment.trainer import CertifyTrainer, Level, RegisterTrainer, trainer
+from score_enrolment.domain.trainer import CertifyTrainer, Level, RegisterTrainer, trainer
 
 given = scenario(trainer)
 
@@ -41,16 +41,8 @@ def test_a_trainer_is_registered() -> None:
     given().when(register()).then(registered)
 
 
-def test_a_trainer_is_registered_once() -> None:
-    given(registered).when(register()).refuses("already-registered")
-
-
 def test_a_registered_trainer_is_certified_for_modules() -> None:
     given(registered).when(certify(2, 1)).then(certified(1, 2))
-
-
-def test_only_a_registered_trainer_is_certified() -> None:
-    given().when(certify(1)).refuses("certification-needs-registered-trainer")
 
 
 def test_a_certification_is_not_dated_before_registration() -> None:

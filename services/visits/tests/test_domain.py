@@ -82,10 +82,6 @@ def test_a_visit_is_scheduled_for_an_enrolled_enterprise_by_a_certified_trainer(
     given().when(schedule()).then(scheduled)
 
 
-def test_a_visit_is_scheduled_once() -> None:
-    given(scheduled).when(schedule()).refuses("visit-already-scheduled")
-
-
 def test_no_visit_to_a_withdrawn_enterprise() -> None:
     withdrawn = EnterpriseFacts(
         known=True, region="santa_cruz", modules=frozenset({1}), withdrawn_on=DAY
@@ -218,10 +214,6 @@ def test_a_visit_that_took_place_before_the_withdrawal_is_recorded() -> None:
     given(scheduled).when(complete(enterprise=withdrawn_later)).then_one()
 
 
-def test_an_unscheduled_visit_is_not_completed() -> None:
-    given().when(complete()).refuses("visit-not-scheduled")
-
-
 # Cancellation.
 
 
@@ -235,7 +227,3 @@ def test_a_visit_is_cancelled_once() -> None:
 
 def test_a_visit_that_took_place_is_not_cancelled() -> None:
     given(scheduled, completed).when(cancel()).refuses("no-cancellation-of-completed-visit")
-
-
-def test_an_unscheduled_visit_is_not_cancelled() -> None:
-    given().when(cancel()).refuses("visit-not-scheduled")

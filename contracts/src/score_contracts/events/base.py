@@ -12,7 +12,8 @@ from score_contracts.reference import COUNTRY_CODE, DEFAULT_CURRENCY, MODULES
 TYPE_PREFIX = "org.ilo.score"
 SCHEMA_PREFIX = "urn:org.ilo.score:schema"
 
-Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
+Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=ID_PATTERN)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Count = Annotated[int, Strict(), Field(ge=0, le=1_000_000)]
 """A number of people: an integer, never `"20"` or `20.0` (strict: a count that arrives as

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, HTTPException, Query, Response, status
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
-from score_chassis.api import KnownCountry, RegionSlug, RuntimeDep, Written
+from score_chassis.api import KnownCountry, RegionSlug, RuntimeDep, path_id
 from score_chassis.auth import Reader, Writer
-from score_chassis.problems import NotFound, problem_responses
-from score_chassis.writes import Write, changing, creating, write_route
+from score_chassis.problems import NotFound, invalid_input, problem_responses
+from score_chassis.store import load
+from score_chassis.writes import ExistingWrite, NewWrite, write_route
 from score_contracts.events.base import Id as IdPattern
 from score_contracts.ids import uuid7
 from score_contracts.reference import check_region
@@ -31,13 +32,20 @@ from score_enrolment.bodies import (
     CompletionBody,
     CorrectionBody,
     EnrolBody,
+    EnterprisePage,
+    EnterpriseSummary,
+    EnterpriseView,
     PaymentBody,
     RegisterEnterpriseBody,
     RegisterTrainerBody,
+    TrainerView,
     TrainingBody,
     WithdrawalBody,
+    Written,
+    history,
+    sees_personal_data,
 )
-from score_enrolment.enterprise import (
+from score_enrolment.domain.enterprise import (
     CompleteModule,
     CorrectDetails,
     Enrol,
@@ -47,21 +55,12 @@ from score_enrolment.enterprise import (
     RegisterEnterprise,
     Withdraw,
 )
-from score_enrolment.trainer import CertifyTrainer, RegisterTrainer
-from score_enrolment.views import (
-    EnterprisePage,
-    EnterpriseSummary,
-    EnterpriseView,
-    TrainerView,
-    history,
-    sees_personal_data,
-)
+from score_enrolment.domain.trainer import CertifyTrainer, RegisterTrainer
 
 router = APIRouter(prefix="/v1")
 
-_ID = {"max_length": 64, "pattern": r"^[A-Za-z0-9_.:-]+$"}
-EnterpriseId = Annotated[str, Path(description="The enterprise's id", **_ID)]
-TrainerId = Annotated[str, Path(description="The trainer's id", **_ID)]
+EnterpriseId = Annotated[str, path_id("The enterprise's id")]
+TrainerId = Annotated[str, path_id("The trainer's id")]
 
 _ETAG = {
     "ETag": {
@@ -69,20 +68,14 @@ _ETAG = {
         "schema": {"type": "string"},
     }
 }
-REGISTER_ENTERPRISE = write_route(201, 401, 403, 409, 422)
+REGISTER_ENTERPRISE = write_route(201, 401, 403, 409, 422, answer=Written)
 """A new aggregate has no If-Match and no id to be unknown: no 404, no 412."""
-REGISTER_TRAINER = write_route(201, 401, 403, 422)
+REGISTER_TRAINER = write_route(201, 401, 403, 422, answer=Written)
 """No rule refuses a trainer's registration: no 409 either."""
-ADD = write_route(201, 401, 403, 404, 409, 412, 422)
+ADD = write_route(201, 401, 403, 404, 409, 412, 422, answer=Written)
 """A write that adds to an existing aggregate (an enrolment, a training …)."""
-CHANGE = write_route(200, 401, 403, 404, 409, 412, 422)
+CHANGE = write_route(200, 401, 403, 404, 409, 412, 422, answer=Written)
 """A write that changes an existing enterprise itself (its details, its withdrawal)."""
-
-
-WriteNew = Annotated[Write, Depends(creating(handlers.execute))]
-"""A write that registers a new aggregate."""
-WriteExisting = Annotated[Write, Depends(changing(handlers.execute))]
-"""A write to an existing aggregate, at the version If-Match names if it names one."""
 
 
 # Enterprises.
@@ -92,13 +85,13 @@ WriteExisting = Annotated[Write, Depends(changing(handlers.execute))]
     "/enterprises", **REGISTER_ENTERPRISE, tags=["enterprises"], summary="Register an enterprise"
 )
 async def register_enterprise(
-    _: Writer, body: RegisterEnterpriseBody, write: WriteNew
-) -> Written | JSONResponse:
+    _: Writer, body: RegisterEnterpriseBody, write: NewWrite
+) -> BaseModel | JSONResponse:
     """Refused with `size-range-needs-reason` when the workforce is outside the targeted
     range and no `size_exception_reason` is given, and with `tax-id-registered-once` when
     an enterprise of the country is already registered with the tax id."""
     command = RegisterEnterprise(enterprise_id=uuid7(), **dict(body))
-    return await write(command, id=command.enterprise_id)
+    return await write(command)
 
 
 @router.patch(
@@ -108,11 +101,11 @@ async def register_enterprise(
     summary="Correct an enterprise's details",
 )
 async def correct_details(
-    _: Writer, enterprise_id: EnterpriseId, body: CorrectionBody, write: WriteExisting
-) -> Written | JSONResponse:
+    _: Writer, enterprise_id: EnterpriseId, body: CorrectionBody, write: ExistingWrite
+) -> BaseModel | JSONResponse:
     """Sets the workforce, sector, chamber or name that were recorded wrongly. Only the
     fields that differ are recorded; a correction that changes nothing leaves the version."""
-    return await write(CorrectDetails(enterprise_id=enterprise_id, **dict(body)), id=enterprise_id)
+    return await write(CorrectDetails(enterprise_id=enterprise_id, **dict(body)))
 
 
 @router.get(
@@ -124,7 +117,9 @@ async def correct_details(
 async def get_enterprise(
     principal: Reader, enterprise_id: EnterpriseId, runtime: RuntimeDep, response: Response
 ) -> EnterpriseView:
-    state, events = await handlers.load_enterprise(runtime, enterprise_id)
+    async with runtime.database.transaction(write=False) as conn:
+        events = await load(conn, handlers.enterprise_stream(enterprise_id))
+    state = handlers.folded_enterprise(events)
     # A chamber sees only the enterprises of its regions: the others do not exist for it.
     if not state.registered or not principal.sees_region(state.region):
         raise NotFound("enterprise", enterprise_id)
@@ -158,9 +153,7 @@ async def list_enterprises(
         try:
             check_region(country or runtime.settings.country, region)
         except ValueError as error:
-            raise RequestValidationError(
-                [{"loc": ("query", "region"), "msg": str(error), "type": "value_error"}]
-            ) from None
+            raise invalid_input("query", "region", str(error), rule="unknown-region") from None
         if not principal.sees_region(region):
             raise HTTPException(status.HTTP_403_FORBIDDEN, "a chamber lists its own regions only")
         regions = (region,)
@@ -183,13 +176,13 @@ async def list_enterprises(
     summary="Enrol an enterprise in a module",
 )
 async def enrol(
-    _: Writer, enterprise_id: EnterpriseId, body: EnrolBody, write: WriteExisting
-) -> Written | JSONResponse:
+    _: Writer, enterprise_id: EnterpriseId, body: EnrolBody, write: ExistingWrite
+) -> BaseModel | JSONResponse:
     """Refused after a withdrawal (`no-enrolment-after-withdrawal`), for a module the
     enterprise is already enrolled in (`one-enrolment-per-module`), and for a module other
     than 1 before module 1 unless an `exception_reason` is given (`module-1-first`)."""
     command = Enrol(enterprise_id=enterprise_id, enrolment_id=uuid7(), **dict(body))
-    return await write(command, id=enterprise_id, enrolment_id=command.enrolment_id)
+    return await write(command)
 
 
 @router.post(
@@ -199,11 +192,11 @@ async def enrol(
     summary="Record a classroom training of an enrolment",
 )
 async def record_training(
-    _: Writer, enterprise_id: EnterpriseId, body: TrainingBody, write: WriteExisting
-) -> Written | JSONResponse:
+    _: Writer, enterprise_id: EnterpriseId, body: TrainingBody, write: ExistingWrite
+) -> BaseModel | JSONResponse:
     """Refused for an enrolment the enterprise does not have (`training-needs-enrolment`)
     and for a date after the enterprise withdrew (`no-training-after-withdrawal`)."""
-    return await write(RecordTraining(enterprise_id=enterprise_id, **dict(body)), id=enterprise_id)
+    return await write(RecordTraining(enterprise_id=enterprise_id, **dict(body)))
 
 
 @router.post(
@@ -213,12 +206,12 @@ async def record_training(
     summary="Record a training fee paid by the enterprise or a sponsor",
 )
 async def record_payment(
-    _: Writer, enterprise_id: EnterpriseId, body: PaymentBody, write: WriteExisting
-) -> Written | JSONResponse:
+    _: Writer, enterprise_id: EnterpriseId, body: PaymentBody, write: ExistingWrite
+) -> BaseModel | JSONResponse:
     """Refused for an enrolment the enterprise does not have (`payment-needs-enrolment`).
     A fee may be recorded after a withdrawal: it pays for training already given."""
     command = RecordFeePayment(enterprise_id=enterprise_id, **dict(body))
-    return await write(command, id=enterprise_id)
+    return await write(command)
 
 
 @router.post(
@@ -228,12 +221,12 @@ async def record_payment(
     summary="Record that an enterprise completed the module of an enrolment",
 )
 async def complete_module(
-    _: Writer, enterprise_id: EnterpriseId, body: CompletionBody, write: WriteExisting
-) -> Written | JSONResponse:
+    _: Writer, enterprise_id: EnterpriseId, body: CompletionBody, write: ExistingWrite
+) -> BaseModel | JSONResponse:
     """Refused for an enrolment the enterprise does not have (`completion-needs-enrolment`),
     a second time (`completed-once`), before any training (`completion-needs-training`) and
     for a date after the enterprise withdrew (`no-completion-after-withdrawal`)."""
-    return await write(CompleteModule(enterprise_id=enterprise_id, **dict(body)), id=enterprise_id)
+    return await write(CompleteModule(enterprise_id=enterprise_id, **dict(body)))
 
 
 @router.post(
@@ -243,10 +236,10 @@ async def complete_module(
     summary="Withdraw an enterprise from the programme",
 )
 async def withdraw(
-    _: Writer, enterprise_id: EnterpriseId, body: WithdrawalBody, write: WriteExisting
-) -> Written | JSONResponse:
+    _: Writer, enterprise_id: EnterpriseId, body: WithdrawalBody, write: ExistingWrite
+) -> BaseModel | JSONResponse:
     """Refused when the enterprise has already withdrawn (`already-withdrawn`)."""
-    return await write(Withdraw(enterprise_id=enterprise_id, **dict(body)), id=enterprise_id)
+    return await write(Withdraw(enterprise_id=enterprise_id, **dict(body)))
 
 
 @router.post(
@@ -256,12 +249,12 @@ async def withdraw(
     summary="Record a case study published about an enterprise",
 )
 async def publish_case_study(
-    _: Writer, enterprise_id: EnterpriseId, body: CaseStudyBody, write: WriteExisting
-) -> Written | JSONResponse:
+    _: Writer, enterprise_id: EnterpriseId, body: CaseStudyBody, write: ExistingWrite
+) -> BaseModel | JSONResponse:
     """Refused for an enterprise never trained (`case-study-needs-training`) and for a url
     already published (`case-study-published-once`)."""
     command = PublishCaseStudy(enterprise_id=enterprise_id, **dict(body))
-    return await write(command, id=enterprise_id)
+    return await write(command)
 
 
 # Trainers.
@@ -269,11 +262,11 @@ async def publish_case_study(
 
 @router.post("/trainers", **REGISTER_TRAINER, tags=["trainers"], summary="Register a trainer")
 async def register_trainer(
-    _: Writer, body: RegisterTrainerBody, write: WriteNew
-) -> Written | JSONResponse:
+    _: Writer, body: RegisterTrainerBody, write: NewWrite
+) -> BaseModel | JSONResponse:
     """Registration happens at the train-the-trainer workshop."""
     command = RegisterTrainer(trainer_id=uuid7(), **dict(body))
-    return await write(command, id=command.trainer_id)
+    return await write(command)
 
 
 @router.get(
@@ -285,7 +278,9 @@ async def register_trainer(
 async def get_trainer(
     principal: Reader, trainer_id: TrainerId, runtime: RuntimeDep, response: Response
 ) -> TrainerView:
-    state, events = await handlers.load_trainer(runtime, trainer_id)
+    async with runtime.database.transaction(write=False) as conn:
+        events = await load(conn, handlers.trainer_stream(trainer_id))
+    state = handlers.folded_trainer(events)
     if not state.registered or not principal.sees_region(state.region):
         raise NotFound("trainer", trainer_id)
     personal = sees_personal_data(principal)
@@ -300,8 +295,8 @@ async def get_trainer(
     summary="Certify a trainer for modules at the trainer or expert level",
 )
 async def certify_trainer(
-    _: Writer, trainer_id: TrainerId, body: CertificationBody, write: WriteExisting
-) -> Written | JSONResponse:
+    _: Writer, trainer_id: TrainerId, body: CertificationBody, write: ExistingWrite
+) -> BaseModel | JSONResponse:
     """Refused when the trainer already holds that level, or a higher one, in every module
     named (`already-certified`)."""
     command = CertifyTrainer(
@@ -310,4 +305,4 @@ async def certify_trainer(
         level=body.level,
         certified_on=body.certified_on,
     )
-    return await write(command, id=trainer_id)
+    return await write(command)

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from score_chassis.commands import Outcome
 from score_chassis.decider import Refused
 from score_contracts.events import EnterpriseRegistered
-from score_enrolment.enterprise import Enterprise
+from score_enrolment.domain.enterprise import Enterprise
 
 metadata = sa.MetaData()
 
@@ -119,3 +119,17 @@ async def page(
     if after is not None:
         query = query.where(enterprises.c.enterprise_id > after)
     return list(await conn.execute(query))
+
+
+class EnterpriseList:
+    """The enterprise list on the connection of one transaction (the `EnterpriseViews` port
+    that the service's routes use)."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def tax_id_holder(self, country: str, tax_id: str) -> str | None:
+        return await tax_id_holder(self.conn, country, tax_id)
+
+    async def record(self, outcome: Outcome[Enterprise]) -> None:
+        await record(self.conn, outcome)

@@ -1,58 +1,57 @@
-"""Command handlers of the enrolment service: load → fold → decide → append.
+"""The routes of the enrolment service's commands: which decider, which stream and subject,
+what each command learns before it is decided, what the enterprise list keeps, what it answers.
 
-A command to an enterprise or trainer that was never registered is answered as unknown (404),
-not refused: there is nothing for a rule to judge. Commands learn here what their aggregate
-cannot see for itself: the configured size range, another enterprise's tax id, whether a
-trainer is registered.
+The chassis runs them (`score_chassis.commands`): load → fold → decide → append, with the
+idempotency record and the enterprise list in the same transaction; a command to an
+enterprise or trainer never registered is a 404 there. Commands learn here what their
+aggregate cannot see for itself: the configured size range, another enterprise's tax id,
+whether a trainer is registered.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from score_chassis import store
-from score_chassis.commands import Outcome, handle, reported
-from score_chassis.decider import Decider
-from score_chassis.idempotency import AfterAppend
-from score_chassis.logs import get_logger
-from score_chassis.problems import NotFound
-from score_chassis.runtime import Runtime
-from score_chassis.store import NO_CAUSATION, Causation, RecordedEvent
+from score_chassis.commands import Outcome, Route, Work, routes_like
+from score_chassis.store import RecordedEvent
 from score_contracts.events import Event
 from score_contracts.subjects import subject_for
-from score_enrolment import enterprise_list
-from score_enrolment.enterprise import Command as EnterpriseCommand
-from score_enrolment.enterprise import (
+from score_enrolment.bodies import Written
+from score_enrolment.domain.enterprise import (
+    CompleteModule,
+    CorrectDetails,
+    Enrol,
     Enterprise,
+    PublishCaseStudy,
+    RecordFeePayment,
     RecordTraining,
     RegisterEnterprise,
     SizeRange,
+    Withdraw,
     enterprise,
 )
-from score_enrolment.settings import EnrolmentSettings
-from score_enrolment.trainer import CertifyTrainer, RegisterTrainer, Trainer, trainer
-from score_enrolment.trainer import Command as TrainerCommand
-
-log = get_logger(__name__)
-
-Command = EnterpriseCommand | TrainerCommand
+from score_enrolment.domain.trainer import CertifyTrainer, RegisterTrainer, Trainer, trainer
 
 
-class Aggregate(Protocol):
-    @property
-    def registered(self) -> bool: ...
+class EnterpriseViews(Protocol):
+    """The enrolment service's own read model: the enterprise list."""
+
+    async def tax_id_holder(self, country: str, tax_id: str) -> str | None:
+        """The enterprise registered with `tax_id` in `country`, if there is one."""
+        ...
+
+    async def record(self, outcome: Outcome[Enterprise]) -> None:
+        """Bring the enterprise's row to the state the append left it in; `Refused`
+        (tax-id-registered-once) when a registration of its tax id committed meanwhile."""
+        ...
+
+
+class Located(Protocol):
     @property
     def country(self) -> str: ...
     @property
     def region(self) -> str: ...
-
-
-C = TypeVar("C")
-S = TypeVar("S", bound=Aggregate)
 
 
 def enterprise_stream(enterprise_id: str) -> str:
@@ -63,133 +62,87 @@ def trainer_stream(trainer_id: str) -> str:
     return f"trainer/{trainer_id}"
 
 
-def _of_registered(
-    decider: Decider[C, S, Event], what: str, registration: type, id_of: Callable[[C], str]
-) -> Decider[C, S, Event]:
-    """`decider`, answering a command to an aggregate never registered with NotFound."""
-
-    def decide(command: C, state: S) -> list[Event]:
-        if not state.registered and not isinstance(command, registration):
-            raise NotFound(what, id_of(command))
-        return decider.decide(command, state)
-
-    return replace(decider, decide=decide)
-
-
-_enterprises = _of_registered(
-    enterprise, "enterprise", RegisterEnterprise, lambda command: command.enterprise_id
-)
-_trainers = _of_registered(trainer, "trainer", RegisterTrainer, lambda command: command.trainer_id)
-
-
-def _subject(state: Aggregate, event: Event) -> str:
+def _subject(_command: object, state: Located, event: Event) -> str:
     # An aggregate's events are published under its own region, so that a chamber can be
     # given `score.<country>.<region>.>` and see exactly its enterprises and trainers.
     return subject_for(event, state.country, state.region)
 
 
-def size_range(runtime: Runtime) -> SizeRange:
-    settings = runtime.settings
-    assert isinstance(settings, EnrolmentSettings)
-    return SizeRange(settings.size_minimum, settings.size_maximum)
-
-
-async def load_enterprise(
-    runtime: Runtime, enterprise_id: str
-) -> tuple[Enterprise, list[RecordedEvent]]:
-    """The enterprise's state and the events it was folded from."""
-    async with runtime.database.transaction(write=False) as conn:
-        history = await store.load(conn, enterprise_stream(enterprise_id))
-    return enterprise.fold(e.payload() for e in history), history
-
-
-async def load_trainer(runtime: Runtime, trainer_id: str) -> tuple[Trainer, list[RecordedEvent]]:
-    """The trainer's state and the events it was folded from."""
-    async with runtime.database.transaction(write=False) as conn:
-        history = await store.load(conn, trainer_stream(trainer_id))
-    return trainer.fold(e.payload() for e in history), history
-
-
-async def _informed(runtime: Runtime, command: EnterpriseCommand) -> EnterpriseCommand:
-    """`command` with what the enterprise cannot see for itself."""
-    match command:
-        case RegisterEnterprise():
-            async with runtime.database.transaction(write=False) as conn:
-                holder = await enterprise_list.tax_id_holder(conn, command.country, command.tax_id)
-            return replace(command, size_range=size_range(runtime), tax_id_registered_to=holder)
-        case RecordTraining(trainer_id=str(trainer_id)):
-            known, _ = await load_trainer(runtime, trainer_id)
-            return replace(command, trainer_registered=known.registered)
-    return command
-
-
-def _then(
-    first: AfterAppend | None, then: Callable[[AsyncConnection, Outcome[Enterprise]], Any]
-) -> AfterAppend:
-    async def both(conn: AsyncConnection, outcome: Outcome[Enterprise]) -> None:
-        if first is not None:
-            await first(conn, outcome)
-        await then(conn, outcome)
-
-    return both
-
-
-def stream_of(command: Command) -> str:
-    if isinstance(command, RegisterTrainer | CertifyTrainer):
-        return trainer_stream(command.trainer_id)
+def _of_enterprise(command: Any) -> str:
     return enterprise_stream(command.enterprise_id)
 
 
-async def execute(
-    runtime: Runtime,
-    command: Command,
-    *,
-    causation: Causation = NO_CAUSATION,
-    expected_version: int | None = None,
-    after_append: AfterAppend | None = None,
-) -> Outcome[Enterprise] | Outcome[Trainer]:
-    """Decide `command` and append what it decides; `after_append` runs in the same
-    transaction (the idempotency record)."""
-    stream_id = stream_of(command)
-    decision = _decide_and_append(
-        runtime,
-        command,
-        stream_id,
-        causation=causation,
-        expected_version=expected_version,
-        after_append=after_append,
+def _of_trainer(command: Any) -> str:
+    return trainer_stream(command.trainer_id)
+
+
+def _written(_command: object, outcome: Outcome[Any]) -> Written:
+    state = outcome.state
+    aggregate_id = getattr(state, "enterprise_id", None) or state.trainer_id
+    return Written(id=aggregate_id, version=outcome.version)
+
+
+def _enrolled(command: Enrol, outcome: Outcome[Enterprise]) -> Written:
+    return Written(
+        id=command.enterprise_id, version=outcome.version, enrolment_id=command.enrolment_id
     )
-    return await reported(command, stream_id, decision, on_appended=runtime.relay.notify)
 
 
-async def _decide_and_append(
-    runtime: Runtime,
-    command: Command,
-    stream_id: str,
-    *,
-    causation: Causation,
-    expected_version: int | None,
-    after_append: AfterAppend | None,
-) -> Outcome[Enterprise] | Outcome[Trainer]:
-    options: dict[str, Any] = {
-        "subject_of": _subject,
-        "source": runtime.source,
-        "causation": causation,
-        "expected_version": expected_version,
+async def _listed(
+    work: Work[EnterpriseViews], _command: object, outcome: Outcome[Enterprise]
+) -> None:
+    await work.views.record(outcome)
+
+
+async def _trainer_known(work: Work[EnterpriseViews], command: RecordTraining) -> RecordTraining:
+    if command.trainer_id is None:
+        return command
+    known = trainer.fold(e.payload() for e in await work.load(trainer_stream(command.trainer_id)))
+    return replace(command, trainer_registered=known.registered)
+
+
+def routes(size_range: SizeRange) -> dict[type, Route[Any, Any, Any, EnterpriseViews]]:
+    """Every command of the service, with the size range the settings give."""
+
+    async def registration(
+        work: Work[EnterpriseViews], command: RegisterEnterprise
+    ) -> RegisterEnterprise:
+        holder = await work.views.tax_id_holder(command.country, command.tax_id)
+        return replace(command, size_range=size_range, tax_id_registered_to=holder)
+
+    of_enterprise = routes_like(
+        decider=enterprise,
+        stream_of=_of_enterprise,
+        subject_of=_subject,
+        answer=_written,
+        aggregate="enterprise",
+        recorded=_listed,
+    )
+    of_trainer = routes_like(
+        decider=trainer,
+        stream_of=_of_trainer,
+        subject_of=_subject,
+        answer=_written,
+        aggregate="trainer",
+    )
+
+    return {
+        RegisterEnterprise: of_enterprise(creates=True, informed=registration),
+        CorrectDetails: of_enterprise(),
+        Enrol: of_enterprise(answer=_enrolled),
+        RecordTraining: of_enterprise(informed=_trainer_known),
+        RecordFeePayment: of_enterprise(),
+        CompleteModule: of_enterprise(),
+        Withdraw: of_enterprise(),
+        PublishCaseStudy: of_enterprise(),
+        RegisterTrainer: of_trainer(creates=True),
+        CertifyTrainer: of_trainer(),
     }
-    if isinstance(command, RegisterTrainer | CertifyTrainer):
-        return await handle(
-            runtime.database, _trainers, stream_id, command, after_append=after_append, **options
-        )
-    command = await _informed(runtime, command)
-    return await handle(
-        runtime.database,
-        _enterprises,
-        stream_id,
-        command,
-        # The idempotency record goes first: two copies of one request racing then collide
-        # on their key, and the second gets the first's answer, before the enterprise list
-        # could take the second for another registration of the same tax id.
-        after_append=_then(after_append, enterprise_list.record),
-        **options,
-    )
+
+
+def folded_enterprise(history: list[RecordedEvent]) -> Enterprise:
+    return enterprise.fold(e.payload() for e in history)
+
+
+def folded_trainer(history: list[RecordedEvent]) -> Trainer:
+    return trainer.fold(e.payload() for e in history)

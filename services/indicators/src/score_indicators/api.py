@@ -6,12 +6,11 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
 from score_chassis.api import KnownCountry, RegionSlug, RuntimeDep
 from score_chassis.auth import Reader
-from score_chassis.problems import problem_responses, rebuilding_response
+from score_chassis.problems import invalid_input, problem_responses, rebuilding_response
 from score_chassis.view import reading
 from score_contracts.reference import DEFAULT_COUNTRY, check_region, quoted
 from score_indicators.indicators import Scope, Value, compute
@@ -28,12 +27,6 @@ class IndicatorsView(BaseModel):
     as_of: dt.datetime = Field(description="When the figures were computed")
     indicators: dict[str, Value] = Field(
         description="Every indicator of the programme; null where its denominator is zero"
-    )
-
-
-def _invalid(field: str, message: str) -> RequestValidationError:
-    return RequestValidationError(
-        [{"loc": ("query", field), "msg": message, "type": "value_error"}]
     )
 
 
@@ -59,13 +52,14 @@ async def get_indicators(
         try:
             check_region(country, region)
         except ValueError as error:
-            raise _invalid("region", str(error)) from None
+            raise invalid_input("query", "region", str(error), rule="unknown-region") from None
     window = None
     if phase is not None:
         found = programme.phase(phase)
         if found is None:
             known = ", ".join(p.id for p in programme.phases)
-            raise _invalid("phase", f"unknown phase {quoted(phase)}; one of: {known}")
+            reason = f"unknown phase {quoted(phase)}; one of: {known}"
+            raise invalid_input("query", "phase", reason, rule="unknown-phase")
         window = found.window
     scope = Scope(country=country, region=region, window=window)
     async with reading(runtime.database, PROJECTION) as conn:

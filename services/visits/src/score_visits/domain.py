@@ -11,6 +11,9 @@ certification not heard of — it is `NotKnownYet`: the fact may have been recor
 ago and not reached us, so the client may retry. While the views are being rebuilt they may
 lack any fact, a withdrawal too, so nothing is accepted on them then: what they already hold
 still refuses for good, and everything else is not known yet.
+
+A schedule reaches `decide` only for a new visit (its id is the server's), a completion or
+cancellation only for a scheduled one (the chassis answers 404 otherwise).
 """
 
 from __future__ import annotations
@@ -61,6 +64,9 @@ class TrainerFacts:
 UNKNOWN_ENTERPRISE = EnterpriseFacts()
 UNKNOWN_TRAINER = TrainerFacts()
 
+Place = tuple[str, str]
+"""(country, region): where a visit's events are published, its enterprise's region."""
+
 # Commands.
 
 
@@ -73,6 +79,7 @@ class ScheduleVisit:
     scheduled_for: dt.date
     enterprise: EnterpriseFacts = UNKNOWN_ENTERPRISE
     trainer: TrainerFacts = UNKNOWN_TRAINER
+    place: Place | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +89,7 @@ class CompleteVisit:
     duration_hours: Decimal
     improvements: tuple[Improvement, ...] = ()
     enterprise: EnterpriseFacts = UNKNOWN_ENTERPRISE
+    place: Place | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +97,7 @@ class CancelVisit:
     visit_id: str
     reason: str
     cancelled_on: dt.date
+    place: Place | None = None
 
 
 Command = ScheduleVisit | CompleteVisit | CancelVisit
@@ -121,8 +130,6 @@ REBUILDING = (
 
 def decide(command: Command, state: Visit) -> list[Event]:
     match command:
-        case ScheduleVisit() if state.status != "new":
-            raise Refused("the visit is already scheduled", rule="visit-already-scheduled")
         case ScheduleVisit(enterprise=e) if e.withdrawn_on is not None:
             raise Refused(
                 f"the enterprise withdrew on {e.withdrawn_on}", rule="enterprise-withdrawn"
@@ -163,8 +170,6 @@ def decide(command: Command, state: Visit) -> list[Event]:
                     scheduled_for=command.scheduled_for,
                 )
             ]
-        case CompleteVisit() | CancelVisit() if state.status == "new":
-            raise Refused("there is no such visit", rule="visit-not-scheduled")
         case CompleteVisit() if state.status == "cancelled":
             raise Refused("the visit was cancelled", rule="no-completion-of-cancelled-visit")
         case CompleteVisit() if state.status == "completed":

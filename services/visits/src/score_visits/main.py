@@ -12,8 +12,9 @@ from score_chassis.logs import configure_logging
 from score_chassis.replay import replay_router
 from score_chassis.runtime import Runtime
 from score_contracts.subjects import STREAMS
-from score_visits import api, views
+from score_visits import api, handlers, views
 from score_visits.settings import VisitsSettings
+from score_visits.visit_list import LocalViews
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -57,4 +58,5 @@ def build_app(settings: VisitsSettings | None = None) -> FastAPI:
         title="SCORE visits",
         description=DESCRIPTION,
         routers=[api.router, replay_router(views.VIEW, description=REPLAY)],
+        commands=runtime.commands(handlers.routes(), LocalViews),
     )

@@ -3,7 +3,11 @@
 `decide` reads like the rules a programme officer would state; `evolve` folds the events
 into the state those rules are judged against. Both are pure. Each refusal names its rule;
 a command that is malformed only in the light of the history (a training dated before its
-enrolment) is `Invalid`, naming the field.
+enrolment) is `Invalid`, naming the field and the rule.
+
+A command other than the registration reaches `decide` only for a registered enterprise (the
+chassis answers 404 otherwise), and a registration only for a new one (its id is the
+server's).
 """
 
 from __future__ import annotations
@@ -217,8 +221,6 @@ class Enterprise:
 
 def decide(command: Command, state: Enterprise) -> list[Event]:
     match command:
-        case RegisterEnterprise() if state.registered:
-            raise Refused("the enterprise is already registered", rule="already-registered")
         case RegisterEnterprise(tax_id_registered_to=other) if other is not None:
             raise Refused(
                 f"an enterprise with this tax id is already registered: {other}",
@@ -234,8 +236,6 @@ def decide(command: Command, state: Enterprise) -> list[Event]:
             )
         case RegisterEnterprise():
             return [_registered(command)]
-        case _ if not state.registered:
-            raise Refused("the enterprise is not registered", rule="needs-registered-enterprise")
 
         case CorrectDetails(corrected_on=d) if _before(d, state.registered_on):
             raise Invalid(

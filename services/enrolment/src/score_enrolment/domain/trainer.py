@@ -1,5 +1,6 @@
 """The trainer aggregate: registered at the train-the-trainer workshop, then certified per
-module at the `trainer` or `expert` level."""
+module at the `trainer` or `expert` level. A certification reaches `decide` only for a
+registered trainer: the chassis answers 404 for one never registered."""
 
 from __future__ import annotations
 
@@ -70,8 +71,6 @@ class Trainer:
 
 def decide(command: Command, state: Trainer) -> list[Event]:
     match command:
-        case RegisterTrainer() if state.registered:
-            raise Refused("the trainer is already registered", rule="already-registered")
         case RegisterTrainer():
             return [
                 TrainerRegistered(
@@ -84,11 +83,6 @@ def decide(command: Command, state: Trainer) -> list[Event]:
                     registered_on=command.registered_on,
                 )
             ]
-        case CertifyTrainer() if not state.registered:
-            raise Refused(
-                "only a registered trainer is certified",
-                rule="certification-needs-registered-trainer",
-            )
         case CertifyTrainer(certified_on=d) if state.registered_on and d < state.registered_on:
             raise Invalid(
                 "certified_on",
