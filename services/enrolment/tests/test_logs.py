@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from score_chassis.testing.process import service_process
-from score_chassis.testing.service import bearer
-from score_chassis.testing.streams import wait_for
+from score_testing.process import service_process
+from score_testing.service import bearer
+from score_testing.streams import wait_for
 
 pytestmark = pytest.mark.nats
 
