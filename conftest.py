@@ -1,1 +1,1 @@
-pytest_plugins = ["score_chassis.testing.nats", "score_chassis.testing.databases"]
+pytest_plugins = ["score_testing.nats", "score_testing.databases"]

@@ -24,16 +24,16 @@ from score_chassis.consumer import IdempotentConsumer, Subscription
 from score_chassis.database import Database
 from score_chassis.jetstream import NatsConnection, ensure_stream
 from score_chassis.migrate import migrate
-from score_chassis.nats_server import NatsServer
 from score_chassis.relay import OutboxRelay
 from score_chassis.store import NewEvent
-from score_chassis.testing.service import TEST_SECRET, bearer, serving
+from score_cli.nats_server import NatsServer
 from score_contracts.events import EnterpriseRegistered, Headcount
 from score_contracts.subjects import STREAMS, subject_for
 from score_enrolment.main import build_app as build_enrolment
 from score_enrolment.settings import EnrolmentSettings
 from score_indicators.main import MIGRATIONS
 from score_indicators.projection import project
+from score_testing.service import TEST_SECRET, bearer, serving
 
 SOURCE = "/score/bo/enrolment"
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from score_chassis.nats_server import free_port
+from score_cli.nats_server import free_port
 from score_cli.up import StartFailed, System, free_port_base
 
 

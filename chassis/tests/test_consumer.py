@@ -19,11 +19,11 @@ from score_chassis.jetstream import NatsConnection, ensure_stream
 from score_chassis.relay import envelope_json
 from score_chassis.store import RecordedEvent
 from score_chassis.tables import dead_letters
-from score_chassis.testing.streams import wait_for
 from score_contracts.envelope import Envelope, parse_envelope
 from score_contracts.events import EnterpriseRegistered, Event, Headcount
 from score_contracts.ids import uuid7
 from score_contracts.subjects import STREAMS
+from score_testing.streams import wait_for
 
 pytestmark = pytest.mark.nats
 

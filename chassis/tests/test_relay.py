@@ -28,12 +28,12 @@ from score_chassis.jetstream import (
     ensure_stream,
     stream_config,
 )
-from score_chassis.nats_server import NatsServer
 from score_chassis.relay import RELAY_LOCK_KEY, OutboxRelay, checkpoint_after
 from score_chassis.store import NewEvent, RecordedEvent
-from score_chassis.testing.streams import stream_messages, wait_for
 from score_contracts.events import EnterpriseRegistered, Headcount
 from score_contracts.subjects import STREAMS, subject_for
+from score_testing.nats import NatsServer
+from score_testing.streams import stream_messages, wait_for
 
 pytestmark = pytest.mark.nats
 

@@ -12,11 +12,11 @@ from score_chassis import store
 from score_chassis.database import Database
 from score_chassis.migrate import migrate
 from score_chassis.store import NewEvent
-from score_chassis.testing.streams import stream_messages
 from score_cli.main import main
 from score_cli.republish import Republished, _republish
 from score_contracts.events import TrainerRegistered
 from score_contracts.subjects import subject_for
+from score_testing.streams import stream_messages
 
 pytestmark = pytest.mark.nats
 

@@ -18,9 +18,9 @@ import httpx
 import nats
 import pytest
 
-from score_chassis.nats_server import free_port
 from score_cli.datadir import running_system
 from score_cli.doctor import FAIL, WARN, diagnose
+from score_cli.nats_server import free_port
 from score_cli.up import RestartPolicy, Service, System, free_port_base
 
 pytestmark = [

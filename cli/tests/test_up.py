@@ -17,7 +17,7 @@ import httpx
 import nats
 import pytest
 
-from score_chassis.nats_server import free_port, port_is_free
+from score_cli.nats_server import free_port, port_is_free
 from score_cli.up import Service, free_port_base, installed_services
 
 pytestmark = [

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from score_chassis.testing.service import TEST_SECRET
 from score_enrolment.main import build_app as enrolment
 from score_enrolment.settings import EnrolmentSettings
+from score_testing.service import TEST_SECRET
 from score_visits.main import build_app as visits
 from score_visits.settings import VisitsSettings
 

@@ -14,10 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
-from score_chassis.nats_server import free_port
 from score_cli.datadir import running_system
 from score_cli.doctor import FAIL, OK, diagnose, run
 from score_cli.main import main
+from score_cli.nats_server import free_port
 from score_cli.up import Service, System, free_port_base
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from score_chassis.testing.process import service_process
-from score_chassis.testing.service import bearer
+from score_testing.process import service_process
+from score_testing.service import bearer
 
 HERE = Path(__file__).parent
 EXAMPLES = int(os.environ.get("SCORE_FUZZ_EXAMPLES", "15"))

@@ -12,8 +12,6 @@ import nats
 import pytest
 
 from score_chassis.jetstream import ensure_stream
-from score_chassis.testing.service import TEST_SECRET, bearer, serving
-from score_chassis.testing.streams import wait_for
 from score_cli.main import main
 from score_cli.replay import TARGETS, ProgressBar, replay
 from score_cli.up import System
@@ -22,6 +20,8 @@ from score_contracts.examples import example, example_envelope
 from score_contracts.subjects import STREAMS, subject_for
 from score_indicators.main import build_app
 from score_indicators.settings import IndicatorsSettings
+from score_testing.service import TEST_SECRET, bearer, serving
+from score_testing.streams import wait_for
 
 ADMIN = bearer("admin")
 

@@ -18,10 +18,10 @@ import httpx
 import pytest
 
 from score_chassis.runtime import Runtime
-from score_chassis.testing.service import TEST_SECRET, bearer, serving
-from score_chassis.testing.streams import stream_messages, wait_for
 from score_enrolment.main import build_app as build_enrolment
 from score_enrolment.settings import EnrolmentSettings
+from score_testing.service import TEST_SECRET, bearer, serving
+from score_testing.streams import stream_messages, wait_for
 from score_visits.main import build_app as build_visits
 from score_visits.settings import VisitsSettings
 

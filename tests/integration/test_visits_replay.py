@@ -21,8 +21,6 @@ from nats.aio.msg import Msg
 from score_chassis.consumer import IdempotentConsumer
 from score_chassis.database import Database
 from score_chassis.jetstream import ensure_stream
-from score_chassis.testing.service import TEST_SECRET, bearer, serving
-from score_chassis.testing.streams import wait_for
 from score_cli.main import main
 from score_cli.replay import TARGETS, ProgressBar, replay
 from score_cli.up import System
@@ -39,6 +37,8 @@ from score_contracts.events import (
 )
 from score_contracts.examples import example_envelope
 from score_contracts.subjects import STREAMS, subject_for
+from score_testing.service import TEST_SECRET, bearer, serving
+from score_testing.streams import wait_for
 from score_visits.main import build_app
 from score_visits.settings import VisitsSettings
 from score_visits.tables import VIEWS, visits

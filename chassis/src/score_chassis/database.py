@@ -20,13 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 
 class Database:
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str) -> None:
         parsed = make_url(url)
         self.url = url
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         # Bound parameters hold event data (names, tax ids): keep them out of error messages,
-        # which end up in logs.
-        options: dict[str, Any] = {"echo": echo, "hide_parameters": True}
+        # which end up in logs. No `echo`: it would print statements through a handler of
+        # SQLAlchemy's own, outside the service's log chain (score_chassis.logs).
+        options: dict[str, Any] = {"hide_parameters": True}
         if self.is_sqlite:
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)

@@ -33,8 +33,8 @@ from typing import IO, Literal, Self
 
 import httpx
 
-from score_chassis.nats_server import LOOPBACK, NatsServer, NatsServerError, port_is_free
 from score_cli.datadir import admin_token, auth_secret, database_url, forget_system, write_system
+from score_cli.nats_server import LOOPBACK, NatsServer, NatsServerError, port_is_free
 
 DEFAULT_DATA_DIR = Path(".score")
 DEFAULT_PORT_BASE = 8100

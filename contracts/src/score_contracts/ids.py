@@ -1,19 +1,16 @@
-"""Identifiers: UUIDv7 (RFC 9562), time-ordered so that ids sort by creation."""
+"""Identifiers: UUIDv7 (RFC 9562), time-ordered so that ids sort by creation.
+
+The ids come from `uuid-utils` (Rust's `uuid` crate, `Uuid::now_v7`): 48 bits of Unix
+milliseconds, then a 42-bit counter seeded at random each millisecond and incremented within
+it (RFC 9562 §6.2, method 1), then random bits. Ids made by one process therefore sort in the
+order they were made, also within a millisecond; events and outbox rows rely on that.
+"""
 
 from __future__ import annotations
 
-import os
-import time
-import uuid
+import uuid_utils
 
 
 def uuid7() -> str:
-    """A new UUIDv7 as a string: 48 bits of Unix milliseconds, then random bits."""
-    millis = time.time_ns() // 1_000_000
-    value = (millis & 0xFFFF_FFFF_FFFF) << 80
-    value |= int.from_bytes(os.urandom(10), "big") & ((1 << 80) - 1)
-    value &= ~(0xF << 76)
-    value |= 0x7 << 76  # version 7
-    value &= ~(0x3 << 62)
-    value |= 0x2 << 62  # RFC 4122 variant
-    return str(uuid.UUID(int=value))
+    """A new UUIDv7 as a string, greater than every one this process made before."""
+    return str(uuid_utils.uuid7())

@@ -6,10 +6,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from score_chassis.nats_server import free_port
-from score_chassis.testing.service import TEST_SECRET, serving
 from score_enrolment.main import build_app
 from score_enrolment.settings import EnrolmentSettings
+from score_testing.nats import free_port
+from score_testing.service import TEST_SECRET, serving
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from score_chassis.auth import TokenAuthority
-from score_chassis.testing.service import TEST_SECRET, bearer, serving
 from score_enrolment.main import build_app
 from score_enrolment.settings import EnrolmentSettings
+from score_testing.service import TEST_SECRET, bearer, serving
 
 STAFF: Final = bearer("staff")
 """One token for the module: idempotency keys belong to the token's subject."""

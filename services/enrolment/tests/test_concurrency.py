@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from score_chassis import idempotency
-from score_chassis.testing.service import bearer, serving
 from score_enrolment.main import build_app
 from score_enrolment.settings import EnrolmentSettings
+from score_testing.service import bearer, serving
 
 STAFF = bearer("staff")
 ENTERPRISE: dict[str, Any] = {

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from score_chassis.testing.decider import scenario
 from score_contracts.events import (
     CaseStudyPublished,
     EnterpriseDetailsCorrected,
@@ -29,6 +28,7 @@ from score_enrolment.domain.enterprise import (
     Withdraw,
     enterprise,
 )
+from score_testing.decider import scenario
 
 given = scenario(enterprise)
 

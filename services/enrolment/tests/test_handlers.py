@@ -15,7 +15,6 @@ import pytest
 from score_chassis.commands import Commands, Idempotency, KeyReused, Outcome, Replayed
 from score_chassis.decider import Refused
 from score_chassis.problems import NotFound, VersionMismatch
-from score_chassis.testing.commands import FakeUnitOfWork
 from score_contracts.events import (
     EnterpriseEnrolled,
     EnterpriseRegistered,
@@ -35,6 +34,7 @@ from score_enrolment.domain.enterprise import (
     Withdraw,
 )
 from score_enrolment.domain.trainer import CertifyTrainer
+from score_testing.commands import FakeUnitOfWork
 
 DAY = dt.date(2017, 3, 1)
 registered = EnterpriseRegistered(

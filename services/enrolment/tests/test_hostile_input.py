@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from score_chassis.settings import DEFAULT_MAX_BODY_BYTES
-from score_chassis.testing.service import bearer
+from score_testing.service import bearer
 
 STAFF: Final = bearer("staff")
 
@@ -240,8 +240,8 @@ async def test_implausible_registrations_are_refused_naming_field_and_rule(
 
 
 async def test_the_programme_start_is_a_setting(settings: Any, tmp_path: Any) -> None:
-    from score_chassis.testing.service import serving
     from score_enrolment.main import build_app
+    from score_testing.service import serving
 
     later = type(settings)(**{**settings.model_dump(), "programme_start": "2016-01-01"})
     async with serving(build_app(later)) as client:

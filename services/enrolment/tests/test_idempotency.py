@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from score_chassis.testing.service import TEST_SECRET, bearer, serving
 from score_enrolment.main import build_app
 from score_enrolment.settings import EnrolmentSettings
+from score_testing.service import TEST_SECRET, bearer, serving
 
 STAFF = {**bearer("staff"), "Idempotency-Key": "register-boshami"}
 ENTERPRISE: dict[str, Any] = {

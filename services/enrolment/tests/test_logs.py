@@ -1,4 +1,4 @@
-"""Names and tax ids never reach the logs.
+"""Names and tax ids never reach the logs, and every line of them is one JSON object.
 
 The service runs as it is deployed, as its own process logging JSON to stderr, publishing to
 a real nats-server; everything it writes while staff register, correct, are refused and send
@@ -7,15 +7,16 @@ bad input is read back and searched for the personal data they sent.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from score_chassis.testing.process import service_process
-from score_chassis.testing.service import bearer
-from score_chassis.testing.streams import wait_for
+from score_testing.process import service_process
+from score_testing.service import bearer
+from score_testing.streams import wait_for
 
 pytestmark = pytest.mark.nats
 
@@ -39,6 +40,26 @@ async def test_names_and_tax_ids_never_reach_the_logs(tmp_path: Path, nats_url: 
     assert '"rule": "tax-id-registered-once"' in logged, logged
     for personal in (NAME, NEW_NAME, TAX_ID, TRAINER, "Chiquitanas", "Choque"):
         assert personal not in logged
+
+
+async def test_every_line_is_one_json_object_uvicorn_and_alembic_included(
+    tmp_path: Path, nats_url: str
+) -> None:
+    async with (
+        service_process("score_enrolment", tmp_path, nats_url) as service,
+        httpx.AsyncClient(base_url=service.url, headers=bearer("staff"), trust_env=False) as client,
+    ):
+        await _personal_data_in_every_way(client)
+
+    lines = [json.loads(line) for line in service.log().splitlines()]
+    for line in lines:
+        assert {"event", "level", "timestamp", "service"} <= line.keys(), line
+        assert line["service"] == "enrolment"
+    by_logger = {line.get("logger") for line in lines}
+    # uvicorn's records (started, stopped) and Alembic's (the migrations run at start) too.
+    assert "uvicorn.error" in by_logger, by_logger
+    assert "alembic.runtime.migration" in by_logger, by_logger
+    assert any(line["event"] == "command.handled" for line in lines)
 
 
 async def _all_published(client: httpx.AsyncClient) -> bool:

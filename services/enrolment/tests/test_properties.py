@@ -14,7 +14,6 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from score_chassis.decider import Invalid, Refused
-from score_chassis.testing.service import bearer
 from score_contracts.events import Event, Headcount, Money
 from score_enrolment.bodies import EnterpriseSummary, EnterpriseView
 from score_enrolment.domain.enterprise import (
@@ -30,6 +29,7 @@ from score_enrolment.domain.enterprise import (
     Withdraw,
     enterprise,
 )
+from score_testing.service import bearer
 
 STAFF = bearer("staff")
 START = dt.date(2016, 1, 4)

@@ -16,14 +16,14 @@ from jsonschema import Draft202012Validator, FormatChecker
 from nats.js.errors import NotFoundError
 
 from score_chassis.auth import TokenAuthority, revoke
-from score_chassis.nats_server import free_port
-from score_chassis.testing.service import TEST_SECRET, serving
-from score_chassis.testing.streams import wait_for
 from score_contracts.events import BY_TYPE, CATALOGUE
 from score_contracts.schemas import SCHEMAS_DIR
 from score_contracts.subjects import STREAMS
 from score_enrolment.main import build_app
 from score_enrolment.settings import EnrolmentSettings
+from score_testing.nats import free_port
+from score_testing.service import TEST_SECRET, serving
+from score_testing.streams import wait_for
 
 pytestmark = pytest.mark.nats
 

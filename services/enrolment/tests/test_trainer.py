@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from score_chassis.testing.decider import scenario
 from score_contracts.events import TrainerCertified, TrainerRegistered
 from score_enrolment.domain.trainer import CertifyTrainer, Level, RegisterTrainer, trainer
+from score_testing.decider import scenario
 
 given = scenario(trainer)
 

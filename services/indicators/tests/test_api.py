@@ -11,15 +11,15 @@ import nats
 import pytest
 
 from score_chassis.jetstream import ensure_stream
-from score_chassis.nats_server import free_port
-from score_chassis.testing.service import TEST_SECRET, bearer, serving
-from score_chassis.testing.streams import wait_for
 from score_contracts.events import EnterpriseEnrolled, EnterpriseRegistered, ParticipantsTrained
 from score_contracts.examples import example, example_envelope
 from score_contracts.subjects import STREAMS, subject_for
 from score_indicators.indicators import INDICATORS
 from score_indicators.main import build_app
 from score_indicators.settings import IndicatorsSettings
+from score_testing.nats import free_port
+from score_testing.service import TEST_SECRET, bearer, serving
+from score_testing.streams import wait_for
 
 READER = bearer("reader")
 

@@ -20,10 +20,7 @@ from nats.aio.msg import Msg
 
 from score_chassis.consumer import IdempotentConsumer
 from score_chassis.jetstream import ensure_stream
-from score_chassis.nats_server import NatsServer
 from score_chassis.tables import inbox, rebuilds
-from score_chassis.testing.service import TEST_SECRET, bearer, serving
-from score_chassis.testing.streams import wait_for
 from score_contracts.events import (
     EnterpriseEnrolled,
     EnterpriseRegistered,
@@ -38,6 +35,9 @@ from score_indicators.main import build_app
 from score_indicators.projection import PROJECTION, clear
 from score_indicators.settings import IndicatorsSettings
 from score_indicators.tables import trainings, visits
+from score_testing.nats import NatsServer
+from score_testing.service import TEST_SECRET, bearer, serving
+from score_testing.streams import wait_for
 
 pytestmark = pytest.mark.nats
 

@@ -11,10 +11,10 @@ from fastapi import FastAPI
 
 from score_chassis.database import Database
 from score_chassis.migrate import migrate
-from score_chassis.nats_server import free_port
-from score_chassis.testing.service import TEST_SECRET, serving
 from score_contracts.events import Event
 from score_contracts.examples import example_envelope
+from score_testing.nats import free_port
+from score_testing.service import TEST_SECRET, serving
 from score_visits import views
 from score_visits.main import MIGRATIONS, build_app
 from score_visits.settings import VisitsSettings

@@ -11,7 +11,6 @@ import httpx
 import pytest
 
 from score_chassis.api import today
-from score_chassis.testing.service import bearer
 from score_contracts.events import (
     EnterpriseEnrolled,
     EnterpriseRegistered,
@@ -20,6 +19,7 @@ from score_contracts.events import (
     TrainerRegistered,
 )
 from score_contracts.examples import ENTERPRISE_ID, REGION, TRAINER_ID, example
+from score_testing.service import bearer
 
 Learn = Callable[..., Awaitable[None]]
 

@@ -15,8 +15,6 @@ from fastapi import FastAPI
 
 from score_chassis.database import Database
 from score_chassis.jetstream import ensure_stream
-from score_chassis.testing.service import TEST_SECRET, bearer, serving
-from score_chassis.testing.streams import wait_for
 from score_contracts.envelope import Envelope
 from score_contracts.events import (
     EnterpriseEnrolled,
@@ -34,6 +32,8 @@ from score_contracts.examples import (
     example_envelope,
 )
 from score_contracts.subjects import STREAMS, subject_for
+from score_testing.service import TEST_SECRET, bearer, serving
+from score_testing.streams import wait_for
 from score_visits.main import build_app
 from score_visits.settings import VisitsSettings
 

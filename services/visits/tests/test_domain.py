@@ -7,8 +7,8 @@ from dataclasses import replace
 from decimal import Decimal
 
 from score_chassis.decider import NotKnownYet
-from score_chassis.testing.decider import scenario
 from score_contracts.events import Improvement, VisitCancelled, VisitCompleted, VisitScheduled
+from score_testing.decider import scenario
 from score_visits.domain import (
     CancelVisit,
     CompleteVisit,

@@ -15,9 +15,6 @@ import nats
 import pytest
 
 from score_chassis.jetstream import ensure_stream
-from score_chassis.testing.process import service_process
-from score_chassis.testing.service import bearer
-from score_chassis.testing.streams import wait_for
 from score_contracts.events import (
     EnterpriseEnrolled,
     EnterpriseRegistered,
@@ -27,6 +24,9 @@ from score_contracts.events import (
 )
 from score_contracts.examples import ENTERPRISE_ID, TRAINER_ID, example, example_envelope
 from score_contracts.subjects import STREAMS, subject_for
+from score_testing.process import service_process
+from score_testing.service import bearer
+from score_testing.streams import wait_for
 
 pytestmark = pytest.mark.nats
 

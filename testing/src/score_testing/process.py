@@ -13,9 +13,9 @@ from pathlib import Path
 
 import httpx
 
-from score_chassis.nats_server import free_port
-from score_chassis.testing.service import TEST_SECRET
-from score_chassis.testing.streams import wait_for
+from score_cli.nats_server import free_port
+from score_testing.service import TEST_SECRET
+from score_testing.streams import wait_for
 
 
 @dataclass(frozen=True)

