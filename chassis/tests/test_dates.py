@@ -8,7 +8,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from score_chassis.api import PastDate, PlannedDate, ProgrammeCalendar, programme_calendar, today
+from score_chassis.http.inputs import (
+    PastDate,
+    PlannedDate,
+    ProgrammeCalendar,
+    programme_calendar,
+    today,
+)
 from score_chassis.settings import ServiceSettings
 
 PAST = TypeAdapter(PastDate)

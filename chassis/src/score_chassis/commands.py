@@ -34,8 +34,8 @@ from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 
 from score_chassis.decider import Decider, Refused
+from score_chassis.errors import NotFound, VersionMismatch
 from score_chassis.logs import get_logger
-from score_chassis.problems import NotFound, VersionMismatch
 from score_chassis.store import NO_CAUSATION, Causation, ConcurrencyError, NewEvent, RecordedEvent
 from score_contracts.events import Event
 

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from score_chassis import upsert
 from score_chassis.database import Database
-from score_chassis.problems import Rebuilding
+from score_chassis.errors import Rebuilding
 from score_chassis.tables import rebuilds
 
 

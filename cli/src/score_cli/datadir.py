@@ -10,7 +10,7 @@ import secrets
 import sys
 from pathlib import Path
 
-from score_chassis.auth import TokenAuthority
+from score_chassis.tokens import TokenAuthority
 
 SECRET_FILE = "auth-secret"
 SYSTEM_FILE = "system.json"

@@ -9,8 +9,8 @@ import re
 import sys
 from pathlib import Path
 
-from score_chassis.auth import ROLES, TokenAuthority, revoke
 from score_chassis.jetstream import NatsConnection
+from score_chassis.tokens import ROLES, TokenAuthority, revoke
 from score_cli.datadir import auth_secret, nats_url
 from score_cli.up import DEFAULT_DATA_DIR
 

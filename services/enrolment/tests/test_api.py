@@ -11,7 +11,7 @@ from typing import Any, Final
 import httpx
 import pytest
 
-from score_chassis.auth import TokenAuthority
+from score_chassis.tokens import TokenAuthority
 from score_enrolment.main import build_app
 from score_enrolment.settings import EnrolmentSettings
 from score_testing.service import TEST_SECRET, bearer, serving

@@ -14,7 +14,7 @@ import pytest
 
 from score_chassis.commands import Commands, Idempotency, KeyReused, Outcome, Replayed
 from score_chassis.decider import Refused
-from score_chassis.problems import NotFound, VersionMismatch
+from score_chassis.errors import NotFound, VersionMismatch
 from score_contracts.events import (
     EnterpriseEnrolled,
     EnterpriseRegistered,

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from jsonschema import Draft202012Validator, FormatChecker
 from nats.js.errors import NotFoundError
 
-from score_chassis.auth import TokenAuthority, revoke
+from score_chassis.tokens import TokenAuthority, revoke
 from score_contracts.events import BY_TYPE, CATALOGUE
 from score_contracts.schemas import SCHEMAS_DIR
 from score_contracts.subjects import STREAMS

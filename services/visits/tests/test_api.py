@@ -4,13 +4,16 @@ idempotency, concurrency, roles and regions."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from score_chassis.api import today
+import score_visits.domain
+from score_chassis.http.inputs import today
 from score_contracts.events import (
     EnterpriseEnrolled,
     EnterpriseRegistered,
@@ -157,6 +160,38 @@ async def test_completion_rules_are_409_with_the_rule(client: httpx.AsyncClient)
     )
     assert response.status_code == 409
     assert response.json()["rule"] == "no-completion-of-cancelled-visit"
+
+
+@pytest.mark.usefixtures("known")
+@pytest.mark.parametrize(
+    ("first", "then", "rule"),
+    [
+        ("completion", "completion", "visit-already-completed"),
+        ("cancellation", "cancellation", "visit-already-cancelled"),
+        ("completion", "cancellation", "no-cancellation-of-completed-visit"),
+    ],
+)
+async def test_a_visit_closed_once_is_not_closed_again(
+    client: httpx.AsyncClient, first: str, then: str, rule: str
+) -> None:
+    bodies = {"completion": COMPLETION, "cancellation": {"reason": "strike"}}
+    visit_id = await schedule(client)
+    done = await client.post(f"/v1/visits/{visit_id}/{first}", json=bodies[first], headers=TRAINER)
+    assert done.status_code == 200, done.text
+    again = await client.post(f"/v1/visits/{visit_id}/{then}", json=bodies[then], headers=TRAINER)
+    assert again.status_code == 409
+    assert again.json()["rule"] == rule
+    assert (await client.get(f"/v1/visits/{visit_id}", headers=TRAINER)).json()["version"] == 2
+
+
+def test_every_rule_of_the_visit_decider_is_reached_by_a_test_over_http() -> None:
+    domain = Path(score_visits.domain.__file__).read_text("utf-8")
+    rules = set(re.findall(r'rule="([a-z0-9-]+)"', domain))
+    over_http = "".join(
+        path.read_text("utf-8")
+        for path in (Path(__file__), *Path(__file__).parents[3].glob("tests/integration/*.py"))
+    )
+    assert {rule for rule in rules if f'"{rule}"' not in over_http} == set()
 
 
 async def test_an_unknown_visit_is_404(client: httpx.AsyncClient) -> None:

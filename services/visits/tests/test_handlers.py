@@ -14,10 +14,10 @@ from decimal import Decimal
 
 import pytest
 
-from score_chassis.api import Written
 from score_chassis.commands import Commands, Outcome
 from score_chassis.decider import NotKnownYet, Refused
-from score_chassis.problems import NotFound
+from score_chassis.errors import NotFound
+from score_chassis.http.inputs import Written
 from score_contracts.events import Event, VisitCancelled, VisitCompleted, VisitScheduled
 from score_testing.commands import FakeUnitOfWork
 from score_visits import handlers

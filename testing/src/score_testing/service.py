@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
-from score_chassis.auth import Role, TokenAuthority
+from score_chassis.tokens import Role, TokenAuthority
 from score_contracts import examples
 
 TEST_SECRET = "test-secret-for-the-test-suite-only-0123456789"

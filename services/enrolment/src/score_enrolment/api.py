@@ -17,11 +17,12 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from score_chassis.api import KnownCountry, RegionSlug, RuntimeDep, path_id
-from score_chassis.auth import Reader, Writer
-from score_chassis.problems import NotFound, invalid_input, problem_responses
+from score_chassis.errors import NotFound
+from score_chassis.http.auth import Reader, Writer
+from score_chassis.http.inputs import KnownCountry, RegionSlug, RuntimeDep, path_id
+from score_chassis.http.problems import invalid_input, problem_responses
+from score_chassis.http.writes import ExistingWrite, NewWrite, write_route
 from score_chassis.store import load
-from score_chassis.writes import ExistingWrite, NewWrite, write_route
 from score_contracts.events.base import Id as IdPattern
 from score_contracts.ids import uuid7
 from score_contracts.reference import check_region

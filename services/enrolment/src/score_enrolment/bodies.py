@@ -20,10 +20,18 @@ from typing import Annotated, Any, Final, Literal
 import sqlalchemy as sa
 from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
-from score_chassis.api import Body, KnownCountry, Line, PastDate, RegionSlug, known_region, today
-from score_chassis.api import Written as _Written
-from score_chassis.auth import WRITERS, Principal
+from score_chassis.http.inputs import (
+    Body,
+    KnownCountry,
+    Line,
+    PastDate,
+    RegionSlug,
+    known_region,
+    today,
+)
+from score_chassis.http.inputs import Written as _Written
 from score_chassis.store import RecordedEvent
+from score_chassis.tokens import WRITERS, Principal
 from score_contracts.events import BY_TYPE
 from score_contracts.events.base import (
     Delivery,

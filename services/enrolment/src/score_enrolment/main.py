@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from score_chassis.http import create_app
+from score_chassis.http.app import create_app
 from score_chassis.logs import configure_logging
 from score_chassis.runtime import Runtime
 from score_enrolment import handlers

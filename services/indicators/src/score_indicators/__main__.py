@@ -1,4 +1,4 @@
-from score_chassis.http import serve
+from score_chassis.http.app import serve
 from score_indicators.main import build_app
 from score_indicators.settings import IndicatorsSettings
 

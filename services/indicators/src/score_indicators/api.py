@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
-from score_chassis.api import KnownCountry, RegionSlug, RuntimeDep
-from score_chassis.auth import Reader
-from score_chassis.problems import invalid_input, problem_responses, rebuilding_response
+from score_chassis.http.auth import Reader
+from score_chassis.http.inputs import KnownCountry, RegionSlug, RuntimeDep
+from score_chassis.http.problems import invalid_input, problem_responses, rebuilding_response
 from score_chassis.view import reading
 from score_contracts.reference import DEFAULT_COUNTRY, check_region, quoted
 from score_indicators.indicators import Scope, Value, compute

@@ -7,9 +7,9 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from score_chassis.consumer import Subscription
-from score_chassis.http import create_app
+from score_chassis.http.app import create_app
+from score_chassis.http.replay import replay_router
 from score_chassis.logs import configure_logging
-from score_chassis.replay import replay_router
 from score_chassis.runtime import Runtime
 from score_contracts.subjects import STREAMS
 from score_indicators.api import router

@@ -8,12 +8,14 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from score_chassis.api import RuntimeDep, Written, path_id
-from score_chassis.auth import Principal, Reader, require
-from score_chassis.problems import RETRY_AFTER_SECONDS, NotFound, problem_responses
+from score_chassis.errors import NotFound
+from score_chassis.http.auth import Reader, require
+from score_chassis.http.inputs import RuntimeDep, Written, path_id
+from score_chassis.http.problems import RETRY_AFTER_SECONDS, problem_responses
+from score_chassis.http.writes import ExistingWrite, NewWrite, write_route
 from score_chassis.runtime import Runtime
 from score_chassis.store import load
-from score_chassis.writes import ExistingWrite, NewWrite, write_route
+from score_chassis.tokens import Principal
 from score_contracts.events import Improvement
 from score_contracts.ids import uuid7
 from score_visits import handlers, visit_list

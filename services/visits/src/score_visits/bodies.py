@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from score_chassis.api import Body, Line, Paragraphs, PastDate, PlannedDate, today
+from score_chassis.http.inputs import Body, Line, Paragraphs, PastDate, PlannedDate, today
 from score_contracts.events import Improvement
 from score_contracts.events.base import Id, ModuleNumber
 from score_visits.domain import Visit

@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Protocol
 
-from score_chassis.api import Written
 from score_chassis.commands import Outcome, Route, Work, routes_like
+from score_chassis.http.inputs import Written
 from score_contracts.events import Event
 from score_contracts.subjects import subject_for
 from score_visits.domain import (

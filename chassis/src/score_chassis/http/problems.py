@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from score_chassis.decider import Invalid, NotKnownYet, Refused
+from score_chassis.errors import NotFound, Rebuilding, VersionMismatch
 from score_chassis.logs import get_logger
 from score_chassis.store import ConcurrencyError
 
@@ -51,38 +52,6 @@ class Problem(BaseModel):
     instance: str | None = None
     rule: str | None = None
     errors: list[FieldError] | None = None
-
-
-class NotFound(Exception):
-    def __init__(self, what: str, id_: str) -> None:
-        super().__init__(f"no {what} with id {id_}")
-        self.what = what
-        self.id = id_
-
-
-class VersionMismatch(Exception):
-    """`If-Match` named a version the aggregate is no longer (or not yet) at."""
-
-    def __init__(self, expected: int, actual: int | None, *, detail: str | None = None) -> None:
-        super().__init__(
-            detail
-            or (
-                f"the resource is no longer at version {expected}"
-                if actual is None
-                else f"the resource is at version {actual}, not {expected}"
-            )
-        )
-
-    @classmethod
-    def beyond_any_version(cls) -> VersionMismatch:
-        """If-Match named a number no resource could ever be at."""
-        return cls(0, None, detail="If-Match names a version no resource is at")
-
-
-class Rebuilding(Exception):
-    """The view an answer would come from is being rebuilt from its streams: until it has caught
-    up it holds only part of the history, and answering from it would understate the truth.
-    The message says which view and how far it is."""
 
 
 def invalid_input(

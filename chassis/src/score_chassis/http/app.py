@@ -17,20 +17,20 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from score_chassis.api import ProgrammeCalendar, programme_calendar
 from score_chassis.asyncapi import asyncapi_document
-from score_chassis.auth import Revocations, TokenAuthority
 from score_chassis.commands import Commands
-from score_chassis.logs import get_logger
-from score_chassis.metrics import HTTP_REQUESTS
-from score_chassis.problems import (
+from score_chassis.http.inputs import ProgrammeCalendar, programme_calendar
+from score_chassis.http.problems import (
     PROBLEM_JSON,
     Problem,
     document_problems_as_problem_json,
     install_problem_handlers,
 )
+from score_chassis.logs import get_logger
+from score_chassis.metrics import HTTP_REQUESTS
 from score_chassis.runtime import Runtime
 from score_chassis.stream_check import stream_check
+from score_chassis.tokens import Revocations, TokenAuthority
 from score_contracts.ids import uuid7
 
 log = get_logger(__name__)

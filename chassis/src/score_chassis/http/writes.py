@@ -21,11 +21,11 @@ from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from score_chassis.api import CausationDep, IfMatchDep
-from score_chassis.auth import InvalidToken, TokenAuthority
 from score_chassis.commands import Commands, Idempotency, KeyReused, Replayed
-from score_chassis.problems import BODY_ERRORS, invalid_input, problem_responses
+from score_chassis.http.inputs import CausationDep, IfMatchDep
+from score_chassis.http.problems import BODY_ERRORS, invalid_input, problem_responses
 from score_chassis.store import Causation
+from score_chassis.tokens import InvalidToken, TokenAuthority
 
 REPLAYED_HEADER = {
     "Idempotent-Replayed": {

@@ -10,10 +10,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, HTTPException, Response, status
 from pydantic import BaseModel, Field
 
-from score_chassis.api import RuntimeDep
-from score_chassis.auth import Principal, require
-from score_chassis.problems import PROBLEM_JSON, Problem, problem_responses
+from score_chassis.http.auth import require
+from score_chassis.http.inputs import RuntimeDep
+from score_chassis.http.problems import PROBLEM_JSON, Problem, problem_responses
 from score_chassis.rebuild import Report
+from score_chassis.tokens import Principal
 from score_chassis.view import View
 
 Admin = Annotated[Principal, Depends(require("admin"))]

@@ -23,7 +23,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from score_chassis.problems import VersionMismatch, invalid_input
+from score_chassis.errors import VersionMismatch
+from score_chassis.http.problems import invalid_input
 from score_chassis.runtime import Runtime
 from score_chassis.settings import (
     DEFAULT_PLANNING_HORIZON_DAYS,

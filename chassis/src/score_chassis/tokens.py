@@ -11,13 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import Callable, Iterable
-from typing import Annotated, Any, Final, Literal, get_args
+from collections.abc import Iterable
+from typing import Any, Final, Literal, get_args
 
 import jwt
 import sqlalchemy as sa
-from fastapi import Depends, HTTPException, Request, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from nats.js.errors import BucketNotFoundError
 from pydantic import BaseModel, ConfigDict
 
@@ -191,45 +189,5 @@ async def revoke(nats: NatsConnection, token_id: str) -> None:
     await kv.put(token_id, dt.datetime.now(dt.UTC).isoformat().encode())
 
 
-_bearer = HTTPBearer(auto_error=False, description="A token from `score tokens create`")
-
-
-def _unauthorized(detail: str) -> HTTPException:
-    return HTTPException(
-        status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"}
-    )
-
-
-def require(*roles: Role) -> Callable[..., Principal]:
-    """A dependency that admits a valid, unrevoked token of one of `roles`."""
-
-    def admit(
-        request: Request,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ) -> Principal:
-        if credentials is None:
-            raise _unauthorized("a bearer token is required")
-        authority: TokenAuthority = request.app.state.tokens
-        revocations: Revocations = request.app.state.revocations
-        try:
-            principal = authority.verify(credentials.credentials)
-        except InvalidToken:
-            raise _unauthorized("the token is invalid or expired") from None
-        if principal.token_id in revocations:
-            raise _unauthorized("the token has been revoked")
-        if principal.role not in roles:
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN,
-                detail=f"role {principal.role} may not do this; needs one of {', '.join(roles)}",
-            )
-        request.state.principal = principal
-        return principal
-
-    return admit
-
-
 WRITERS: Final[tuple[Role, ...]] = ("admin", "staff")
 READERS: Final[tuple[Role, ...]] = ROLES
-
-Writer = Annotated[Principal, Depends(require(*WRITERS))]
-Reader = Annotated[Principal, Depends(require(*READERS))]
