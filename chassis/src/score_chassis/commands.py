@@ -5,8 +5,8 @@ subject each event is published on, the facts it needs from the service's own vi
 models it keeps in step, and the answer it gives — and `Commands.execute` does the rest:
 
     answer recorded for this Idempotency-Key?  → that answer, nothing appended
-    facts from the service's views             → the command, informed
     one transaction:
+        facts from the service's views         → the command, informed
         load the stream, fold it               → state, version
         no event yet and the route changes one → NotFound (404), decided here only
         If-Match names another version         → VersionMismatch (412)
@@ -134,7 +134,8 @@ class Route(Generic[C, S, A, V]):
     """The command makes a new aggregate; otherwise one with no event is unknown (404)."""
     informed: Callable[[Work[V], C], Awaitable[C]] | None = None
     """The command with the facts its aggregate cannot see (the service's views, another
-    stream), read before the append's transaction."""
+    stream), read in the append's transaction: a retry after a conflict reads them again,
+    and no fact can change between the reading and the append."""
     recorded: Callable[[Work[V], C, Outcome[S]], Awaitable[None]] | None = None
     """Keeps the service's read models in step, in the append's transaction."""
 
@@ -179,9 +180,6 @@ class Commands(Generic[V]):
         route = self.route(command)
         if idempotency is not None and (first := await self._answered(idempotency)):
             return first
-        if route.informed is not None:
-            async with self.unit_of_work.begin(write=False) as work:
-                command = await route.informed(work, command)
         name = type(command).__name__
         stream_id = route.stream_of(command)
         try:
@@ -227,6 +225,9 @@ class Commands(Generic[V]):
         for attempt in range(RETRIES_ON_CONFLICT + 1):
             try:
                 async with self.unit_of_work.begin(write=True) as work:
+                    informed = command
+                    if route.informed is not None:
+                        informed = await route.informed(work, command)
                     history = await work.load(stream_id)
                     version = len(history)
                     if version == 0 and not route.creates:
@@ -235,16 +236,16 @@ class Commands(Generic[V]):
                     if expected_version is not None and expected_version != version:
                         raise VersionMismatch(expected_version, version)
                     state = decider.fold(event.payload() for event in history)
-                    new = decider.decide(command, state)
+                    new = decider.decide(informed, state)
                     after = decider.fold(new, state)
                     new_version = await work.append(
                         stream_id,
                         version,
-                        [NewEvent(e, route.subject_of(command, after, e)) for e in new],
+                        [NewEvent(e, route.subject_of(informed, after, e)) for e in new],
                         causation=causation,
                     )
                     outcome = Outcome(new_version, new, after)
-                    answer = route.answer(command, outcome)
+                    answer = route.answer(informed, outcome)
                     if idempotency is not None:
                         # First: two copies of one request racing collide on their key, and the
                         # second gets the first's answer, before a read model (the enterprise
@@ -252,7 +253,7 @@ class Commands(Generic[V]):
                         body = answer.model_dump(mode="json", exclude_none=True)
                         await work.remember(idempotency, Replayed(idempotency.status_code, body))
                     if route.recorded is not None:
-                        await route.recorded(work, command, outcome)
+                        await route.recorded(work, informed, outcome)
                     return outcome, answer
             except ConcurrencyError as conflict:
                 if expected_version is not None:

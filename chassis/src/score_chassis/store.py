@@ -124,18 +124,22 @@ async def append(
     causation: Causation = NO_CAUSATION,
     source: str,
     now: dt.datetime | None = None,
+    loaded: bool = False,
 ) -> int:
     """Append events after `expected_version` and queue them for publishing.
 
     Returns the stream's new version. Raises `ConcurrencyError` when the stream is not at
     `expected_version`. Must run inside the caller's transaction, which also covers any
-    read model or idempotency record the caller writes.
+    read model or idempotency record the caller writes. `loaded`: the caller read the stream
+    at that version in this transaction, so the version is not asked again — a writer that
+    appended since is caught all the same, by the unique `(stream_id, version)`.
     """
     if not new_events:
         return expected_version
-    actual = await stream_version(conn, stream_id)
-    if actual != expected_version:
-        raise ConcurrencyError(stream_id, expected_version, actual)
+    if not loaded:
+        actual = await stream_version(conn, stream_id)
+        if actual != expected_version:
+            raise ConcurrencyError(stream_id, expected_version, actual)
     now = now or dt.datetime.now(dt.UTC)
     rows = [
         {

@@ -41,13 +41,16 @@ class SqlWork(Generic[V]):
         self._source = source
         self._ttl = idempotency_ttl
         self._clock = clock
+        self._loaded: dict[str, int] = {}
 
     @property
     def views(self) -> V:
         return self._views
 
     async def load(self, stream_id: str) -> list[RecordedEvent]:
-        return await store.load(self.conn, stream_id)
+        history = await store.load(self.conn, stream_id)
+        self._loaded[stream_id] = len(history)
+        return history
 
     async def append(
         self,
@@ -65,6 +68,7 @@ class SqlWork(Generic[V]):
             causation=causation,
             source=self._source,
             now=self._clock(),
+            loaded=self._loaded.get(stream_id) == expected_version,
         )
 
     async def answer_to(self, key: Idempotency) -> Replayed | None:

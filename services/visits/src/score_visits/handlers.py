@@ -2,8 +2,8 @@
 facts each command learns from the views of enrolment's events, and the visit list kept in
 the same transaction.
 
-The facts are read before the append's transaction: an enrolment event arriving between the
-two is no different from one arriving a moment after the visit was decided. A visit is
+The facts are read in the append's transaction: an enrolment event arriving just after is no
+different from one arriving a moment after the visit was decided. A visit is
 published in its enterprise's region, which the facts (a schedule) or the visit list (a
 completion, a cancellation) give; a completion or cancellation of a visit never scheduled is
 the chassis's 404.
