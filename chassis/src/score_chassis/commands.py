@@ -134,8 +134,9 @@ class Route(Generic[C, S, A, V]):
     """The command makes a new aggregate; otherwise one with no event is unknown (404)."""
     informed: Callable[[Work[V], C], Awaitable[C]] | None = None
     """The command with the facts its aggregate cannot see (the service's views, another
-    stream), read in the append's transaction: a retry after a conflict reads them again,
-    and no fact can change between the reading and the append."""
+    stream), read in the append's transaction: a retry after a conflict reads them again. (On
+    PostgreSQL, at READ COMMITTED, a fact committed meanwhile by another transaction can still
+    be seen by a later statement of this one: what must be seen at one moment is read so.)"""
     recorded: Callable[[Work[V], C, Outcome[S]], Awaitable[None]] | None = None
     """Keeps the service's read models in step, in the append's transaction."""
 

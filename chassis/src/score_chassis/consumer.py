@@ -177,7 +177,8 @@ class IdempotentConsumer:
 
     async def _restart_if_the_view_was_cleared(self) -> None:
         # The durable's position is only true of the database that handled those messages:
-        # with no inbox row left (a rebuild, a fresh or restored database) it would skip them.
+        # with no inbox row left (a rebuild, a fresh database) it would skip them. (A database
+        # restored from a backup keeps inbox rows and is not noticed: operations.md.)
         # (A stream whose every message so far was dead-lettered or of an unknown type also
         # leaves no inbox row; reading it again is harmless.)
         js = self.nats.jetstream

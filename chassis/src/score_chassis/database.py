@@ -39,12 +39,22 @@ class Database:
             _take_over_sqlite_transactions(self.engine)
 
     @asynccontextmanager
-    async def transaction(self, *, write: bool = True) -> AsyncIterator[AsyncConnection]:
-        """A connection inside one transaction, committed on success, rolled back on error."""
+    async def transaction(
+        self, *, write: bool = True, snapshot: bool = False
+    ) -> AsyncIterator[AsyncConnection]:
+        """A connection inside one transaction, committed on success, rolled back on error.
+
+        `snapshot`: a read whose statements must all see one moment (a check that a view is
+        complete, then the view). SQLite's transactions always do; PostgreSQL's default, READ
+        COMMITTED, lets each statement see what committed since, so such a read runs at
+        REPEATABLE READ there (read-only, it never fails to serialise).
+        """
         if not (self.is_sqlite and write):
             async with self.engine.connect() as conn:
                 if self.is_sqlite:  # a reader takes no lock
                     await conn.execution_options(score_begin="DEFERRED")
+                elif snapshot:
+                    await conn.execution_options(isolation_level="REPEATABLE READ")
                 async with conn.begin():
                     yield conn
             return

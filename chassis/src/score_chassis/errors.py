@@ -15,20 +15,19 @@ class NotFound(Exception):
 class VersionMismatch(Exception):
     """`If-Match` named a version the aggregate is no longer (or not yet) at."""
 
-    def __init__(self, expected: int, actual: int | None, *, detail: str | None = None) -> None:
-        super().__init__(
-            detail
-            or (
-                f"the resource is no longer at version {expected}"
-                if actual is None
-                else f"the resource is at version {actual}, not {expected}"
-            )
-        )
+    def __init__(self, expected: int, actual: int | None) -> None:
+        if expected == BEYOND_ANY_VERSION:
+            detail = "If-Match names a version no resource is at"
+        elif actual is None:
+            detail = f"the resource is no longer at version {expected}"
+        else:
+            detail = f"the resource is at version {actual}, not {expected}"
+        super().__init__(detail)
 
-    @classmethod
-    def beyond_any_version(cls) -> VersionMismatch:
-        """If-Match named a number no resource could ever be at."""
-        return cls(0, None, detail="If-Match names a version no resource is at")
+
+BEYOND_ANY_VERSION = -1
+"""The version an If-Match names when its number is larger than any version can be: it
+matches none, and is answered after a 404, like any other."""
 
 
 class Rebuilding(Exception):

@@ -90,9 +90,10 @@ async def under_way(conn: AsyncConnection, view: View) -> UnderWay | None:
 async def reading(database: Database, view: View) -> AsyncIterator[AsyncConnection]:
     """A read transaction on `view`; raises `Rebuilding` (a 503) while it is being rebuilt.
 
-    The check is made in the same transaction as the reads, so they see the whole view.
+    The check is made in the same transaction as the reads, on one snapshot, so that the reads
+    see the whole view: a rebuild that clears it meanwhile is not seen by either.
     """
-    async with database.transaction(write=False) as conn:
+    async with database.transaction(write=False, snapshot=True) as conn:
         rebuild = await under_way(conn, view)
         if rebuild is not None:
             raise Rebuilding(rebuild.detail)

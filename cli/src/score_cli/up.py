@@ -584,10 +584,19 @@ class System:
 
 
 def _ready(http: httpx.Client, running: ServiceProcess) -> bool:
+    """Whether the service is up: ready, or unready only because it is catching a view up
+    (a fresh or emptied database reading its streams again), which is not a failed start."""
     try:
-        return http.get(f"{running.url}/readyz").status_code == 200
+        response = http.get(f"{running.url}/readyz")
     except httpx.HTTPError:
         return False
+    if response.status_code == 200:
+        return True
+    try:
+        checks = response.json().get("checks", {})
+    except ValueError:
+        return False
+    return bool(checks.get("rebuilding")) and checks.get("database") == "ok"
 
 
 def _signal_group(process: subprocess.Popen[bytes], signum: signal.Signals) -> None:

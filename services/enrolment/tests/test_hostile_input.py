@@ -249,3 +249,14 @@ async def test_the_programme_start_is_a_setting(settings: Any, tmp_path: Any) ->
         assert "2016-01-01" in refusal(response, "registered_on")["reason"]
         response = await register(client, {**ENTERPRISE, "registered_on": "2016-01-01"})
         assert response.status_code == 201, response.text
+
+
+async def test_a_version_beyond_any_on_an_unknown_enterprise_is_404_first(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post(
+        "/v1/enterprises/nobody/withdrawal",
+        json={"reason": "closing"},
+        headers=[*STAFF.items(), ("If-Match", b'"' + b"9" * 40 + b'"')],
+    )
+    assert response.status_code == 404, response.text

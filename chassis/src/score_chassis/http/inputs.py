@@ -23,7 +23,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from score_chassis.errors import VersionMismatch
+from score_chassis.errors import BEYOND_ANY_VERSION
 from score_chassis.http.problems import invalid_input
 from score_chassis.runtime import Runtime
 from score_chassis.settings import (
@@ -76,8 +76,9 @@ def _if_match(
         )
     digits = (matched.group(1) or matched.group(2)).lstrip("0") or "0"
     if len(digits) > _LONGEST_VERSION:
-        # Well formed, but no aggregate is at such a version: the precondition fails.
-        raise VersionMismatch.beyond_any_version()
+        # Well formed, but no aggregate is at such a version: the precondition fails (after
+        # the 404 of an unknown aggregate, decided where the aggregate is loaded).
+        return BEYOND_ANY_VERSION
     return int(digits)
 
 

@@ -3,6 +3,7 @@ transaction that appends the visit's events; and the `VisitViews` port on SQL.""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -69,8 +70,14 @@ class LocalViews:
         self.conn = conn
 
     async def enterprise_facts(self, enterprise_id: str) -> EnterpriseFacts:
-        rebuilding = await under_way(self.conn, views.VIEW) is not None
-        return await views.enterprise_facts(self.conn, enterprise_id, rebuilding)
+        # Asked before and after the facts: on PostgreSQL each statement of a write
+        # transaction sees what committed since the last, and a rebuild clears the views and
+        # marks them in one commit, so facts read from cleared views find the mark after.
+        before = await under_way(self.conn, views.VIEW) is not None
+        facts = await views.enterprise_facts(self.conn, enterprise_id, before)
+        if not before and await under_way(self.conn, views.VIEW) is not None:
+            return replace(facts, rebuilding=True)
+        return facts
 
     async def trainer_facts(self, trainer_id: str) -> TrainerFacts:
         return await views.trainer_facts(self.conn, trainer_id)

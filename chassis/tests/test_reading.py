@@ -1,0 +1,56 @@
+"""A read of a view and its "is it being rebuilt?" check see one moment, on both databases:
+a rebuild that clears the view between the two is seen by neither, never as a part-built view.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from score_chassis import view as views
+from score_chassis.database import Database
+from score_chassis.errors import Rebuilding
+from score_chassis.view import View, mark, reading
+
+FACTS = sa.Table("reading_facts", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True))
+VIEW = View("projection", "the projection")
+
+
+async def test_a_rebuild_committed_between_the_check_and_the_reads_is_not_seen_in_part(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with database.engine.begin() as conn:
+        await conn.run_sync(FACTS.metadata.create_all)
+        await conn.execute(FACTS.insert(), [{"id": i} for i in range(100)])
+    checked, cleared = asyncio.Event(), asyncio.Event()
+    check = views.under_way
+
+    async def check_then_wait(conn: Any, view: View) -> Any:
+        found = await check(conn, view)
+        checked.set()
+        await cleared.wait()  # the rebuild commits its clear here
+        return found
+
+    monkeypatch.setattr(views, "under_way", check_then_wait)
+
+    async def read() -> int | str:
+        try:
+            async with reading(database, VIEW) as conn:
+                counted = await conn.execute(sa.select(sa.func.count()).select_from(FACTS))
+                return int(counted.scalar_one())
+        except Rebuilding:
+            return "rebuilding"
+
+    async def rebuild() -> None:
+        await checked.wait()
+        async with database.transaction() as conn:  # as a rebuild does: clear and mark at once
+            await conn.execute(FACTS.delete())
+            await mark(conn, VIEW, {"c": 100}, restarted=False, started_at=dt.datetime.now(dt.UTC))
+        cleared.set()
+
+    served, _ = await asyncio.gather(read(), rebuild())
+    assert served in (100, "rebuilding")
