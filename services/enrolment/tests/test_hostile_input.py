@@ -260,3 +260,17 @@ async def test_a_version_beyond_any_on_an_unknown_enterprise_is_404_first(
         headers=[*STAFF.items(), ("If-Match", b'"' + b"9" * 40 + b'"')],
     )
     assert response.status_code == 404, response.text
+
+
+async def test_a_content_length_of_thousands_of_digits_is_too_large(
+    client: httpx.AsyncClient,
+) -> None:
+    request = client.build_request(
+        "POST",
+        "/v1/enterprises",
+        content=b"{}",
+        headers={**STAFF, "Content-Type": "application/json"},
+    )
+    request.headers["Content-Length"] = "9" * 5000
+    response = await client.send(request)
+    assert response.status_code == 413, response.text
