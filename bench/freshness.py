@@ -7,7 +7,9 @@ beforehand. Meanwhile pollers read `GET /v1/indicators` back to back. A registra
 command of a kind to be answered 201 counts as visible at the first poll answered with the
 count of k of them. That is exact when the projection takes the commands in the order they
 were answered, and close otherwise. A poll is taken at the moment its answer arrived, so
-the figure includes the reading, as a person refreshing the dashboard would see it.
+the figure includes the reading, as a person refreshing the dashboard would see it; taken at
+the moment it was asked instead, it gives the least the latency can have been (`earliest_*`
+in the JSON).
 """
 
 from __future__ import annotations
@@ -100,6 +102,19 @@ async def settled_counts(
         await asyncio.sleep(0.05)
 
 
+@dataclass(frozen=True, slots=True)
+class Poll:
+    """One `GET /v1/indicators`: when it was asked and answered, and the two counts."""
+
+    asked: float
+    answered: float
+    registered: int
+    participants: int
+
+    def count(self, kind: str) -> int:
+        return self.registered if kind == "registration" else self.participants
+
+
 @dataclass
 class Freshness:
     rate: float
@@ -111,9 +126,13 @@ class Freshness:
     sending_seconds: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
     """201 → visible, one per command answered 201 and seen."""
+    earliest_ms: list[float] = field(default_factory=list)
+    """The same, taking each poll at the moment it was asked rather than answered: the
+    least the latencies can have been."""
     unseen: int = 0
     """Commands answered 201 that never showed before the harness stopped waiting."""
-    polls: int = 0
+    poll_ms: list[float] = field(default_factory=list)
+    """How long each `GET /v1/indicators` took."""
 
     @property
     def reached_rate(self) -> float:
@@ -136,7 +155,14 @@ class Freshness:
             "answered_201": self.answered_201,
             "failed": self.failed,
             "unseen": self.unseen,
-            "polls": self.polls,
+            "polls": len(self.poll_ms),
+            "poll_ms_p50": round(percentile(self.poll_ms, 0.5), 1) if self.poll_ms else None,
+            "earliest_p50_ms": (
+                round(percentile(self.earliest_ms, 0.5), 1) if self.earliest_ms else None
+            ),
+            "earliest_p99_ms": (
+                round(percentile(self.earliest_ms, 0.99), 1) if self.earliest_ms else None
+            ),
             "p50_ms": None if self.p50_ms is None else round(self.p50_ms, 1),
             "p90_ms": round(percentile(self.latencies_ms, 0.9), 1) if self.latencies_ms else None,
             "p99_ms": None if self.p99_ms is None else round(self.p99_ms, 1),
@@ -188,17 +214,18 @@ async def measure(
         )
         result = Freshness(rate=rate, seconds=seconds)
         answered: dict[str, list[float]] = {"registration": [], "training": []}
-        polls: list[tuple[float, int, int]] = []  # (answered at, registered, participants)
+        polls: list[Poll] = []
         stop_polling = asyncio.Event()
 
         async def poll() -> None:
             while not stop_polling.is_set():
+                asked = time.perf_counter()
                 try:
                     registered, participants = await indicator_counts(reader, indicators_url)
                 except httpx.HTTPError:
                     await asyncio.sleep(0.01)
                     continue
-                polls.append((time.perf_counter(), registered, participants))
+                polls.append(Poll(asked, time.perf_counter(), registered, participants))
 
         label = uuid.uuid4().hex[:8]
         gate = asyncio.Semaphore(IN_FLIGHT)
@@ -248,30 +275,25 @@ async def measure(
         while time.monotonic() < deadline:
             if (
                 polls
-                and max(p[1] for p in polls) >= want[0]
-                and max(p[2] for p in polls) >= want[1]
+                and max(p.registered for p in polls) >= want[0]
+                and max(p.participants for p in polls) >= want[1]
             ):
                 break
             await asyncio.sleep(0.05)
         stop_polling.set()
         await asyncio.gather(*pollers)
-        result.polls = len(polls)
 
-        for kind, counts, base, step in (
-            (
-                "registration",
-                [(at, registered) for at, registered, _ in polls],
-                registered_before,
-                1,
-            ),
-            (
-                "training",
-                [(at, trained) for at, _, trained in polls],
-                participants_before,
-                PARTICIPANTS,
-            ),
+        result.poll_ms = [(p.answered - p.asked) * 1000 for p in polls]
+        for kind, base, step in (
+            ("registration", registered_before, 1),
+            ("training", participants_before, PARTICIPANTS),
         ):
-            latencies, unseen = _visible_at(sorted(answered[kind]), counts, base, step)
+            times = sorted(answered[kind])
+            latencies, unseen = _visible_at(
+                times, [(p.answered, p.count(kind)) for p in polls], base, step
+            )
             result.latencies_ms += latencies
             result.unseen += unseen
+            earliest, _ = _visible_at(times, [(p.asked, p.count(kind)) for p in polls], base, step)
+            result.earliest_ms += earliest
         return result

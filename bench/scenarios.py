@@ -186,7 +186,7 @@ def _trainings(profile: Profile, ours: Ours, b1: dict[int, Load], say: Say) -> l
     }
     answered = sum(load.ok for load in loads.values())
     sent = sum(load.sent for load in loads.values())
-    in_store = asyncio.run(_trainings_recorded(enrolment, ours.token, [e for e, _ in targets]))
+    in_store = asyncio.run(_settled_trainings(enrolment, ours.token, [e for e, _ in targets]))
     in_indicators = asyncio.run(
         _participants(
             indicators, ours.token, until=participants_before + freshness.PARTICIPANTS * in_store
@@ -264,6 +264,19 @@ async def _participants(url: str, token: str, *, until: int = 0, within: float =
             if participants >= until or time.monotonic() > deadline:
                 return participants
             await asyncio.sleep(0.1)
+
+
+async def _settled_trainings(url: str, token: str, enterprise_ids: Sequence[str]) -> int:
+    """The trainings recorded, once the count stays put: the requests wrk left unanswered when
+    it stopped may still be carried out a moment later."""
+    await asyncio.sleep(0.5)
+    recorded = await _trainings_recorded(url, token, enterprise_ids)
+    while True:
+        await asyncio.sleep(0.5)
+        again = await _trainings_recorded(url, token, enterprise_ids)
+        if again == recorded:
+            return recorded
+        recorded = again
 
 
 async def _trainings_recorded(url: str, token: str, enterprise_ids: Sequence[str]) -> int:
@@ -409,7 +422,14 @@ def after_the_command(
             ),
         ]
         events = replay_size(profile, catch_up_rate)
-        scaled = "" if events >= 1_000_000 else " (scaled from 1,000,000 to fit the run)"
+        scaled = ""
+        if events < 1_000_000 and profile.replay_events is None:
+            scaled = (
+                f" (1,000,000 scaled to what B5's rate replays in "
+                f"{profile.replay_budget_seconds:g} s)"
+            )
+        elif events < 1_000_000:
+            scaled = f" ({profile.name} run)"
         say(f"B6: publishing {events:,} events, then score replay")
         replayed = replay.measure(ours, events, timeout=max(600.0, events / 500))
         say(

@@ -41,6 +41,7 @@ def test_the_quick_run_measures_every_scenario_and_writes_the_table_and_json(
         check=False,
     )
 
+    print(finished.stderr)  # the harness's progress, with the time of each step
     assert finished.returncode == 0, finished.stdout + finished.stderr
     rows = json.loads(out.read_text())["rows"]
     measured = {row["id"] for row in rows if row["skipped"] is None}
