@@ -100,7 +100,7 @@ def on_sqlite(profile: Profile, workdir: Path, say: Say) -> list[Row]:
         say(f"score up on SQLite is ready ({', '.join(ours.pids)})")
         time.sleep(profile.idle_seconds)
         idle = {name: rss_mb(pid) for name, pid in ours.pids.items()}
-        with Peer(workdir / "peer") as peer, RssSampler(ours.pids) as sampler:
+        with Peer(workdir / "peer") as peer, RssSampler({**ours.pids, PEER: peer.pid}) as sampler:
             targets = {
                 OURS: registrations(ours.url("enrolment"), ours.token),
                 PEER: registrations(peer.url, None),
@@ -110,7 +110,9 @@ def on_sqlite(profile: Profile, workdir: Path, say: Say) -> list[Row]:
                 for c in profile.connections
             }
         rows += _compared("B1", "SQLite", loads, with_latency=True)
-        rows += _memory(idle, sampler.peaks)
+        peaks = dict(sampler.peaks)
+        peer_peak = peaks.pop(PEER, None)
+        rows += _memory(idle, peaks, peer_peak)
         rows += _trainings(profile, ours, {c: load[OURS] for c, load in loads.items()}, say)
     return rows
 
@@ -160,10 +162,19 @@ def _compared(
     return rows
 
 
-def _memory(idle: dict[str, float], under_load: dict[str, float]) -> list[Row]:
+def _memory(
+    idle: dict[str, float], under_load: dict[str, float], peer_peak: float | None
+) -> list[Row]:
     rows = [Row("B8", f"RSS idle, {name}", "MB", ours=mb, limit=120.0) for name, mb in idle.items()]
     rows += [
-        Row("B8", f"RSS under B1, {name} (peak)", "MB", ours=mb, limit=200.0)
+        Row(
+            "B8",
+            f"RSS under B1, {name} (peak)",
+            "MB",
+            ours=mb,
+            limit=200.0,
+            details={"peer_peak_mb": None if peer_peak is None else round(peer_peak, 1)},
+        )
         for name, mb in under_load.items()
     ]
     return rows
