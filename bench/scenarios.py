@@ -41,8 +41,8 @@ class Profile:
     pipeline_events: int
     """B4 and B5."""
     replay_events: int | None
-    """B6; None: as many as B5's rate gets through in `replay_budget_seconds`, within
-    [`pipeline_events`, `replay_max_events`]."""
+    """B6; None: as many as B5's rate gets through in `replay_budget_seconds`, in steps of
+    50,000, at least one step and at most `replay_max_events`."""
     replay_budget_seconds: float
     replay_max_events: int
     freshness_rate: float
@@ -384,7 +384,7 @@ def replay_size(profile: Profile, catch_up_rate: float | None) -> int:
     if catch_up_rate is None:
         return profile.pipeline_events
     fits = int(catch_up_rate * profile.replay_budget_seconds) // 50_000 * 50_000
-    return max(profile.pipeline_events, min(profile.replay_max_events, fits))
+    return max(50_000, min(profile.replay_max_events, fits))
 
 
 def after_the_command(
