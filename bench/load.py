@@ -151,8 +151,13 @@ class Load:
     """A load measured as `measure` does: the runs after the warm-up, and their spread."""
 
     connections: int
-    warmup: WrkRun
+    warmup: WrkRun | None
     runs: tuple[WrkRun, ...]
+
+    @property
+    def every_run(self) -> tuple[WrkRun, ...]:
+        """The warm-up and the timed runs: what the service was sent."""
+        return self.runs if self.warmup is None else (self.warmup, *self.runs)
 
     @property
     def rate(self) -> Spread:
@@ -174,22 +179,22 @@ class Load:
     @property
     def server_errors(self) -> int:
         """5xx answers over the warm-up and the timed runs."""
-        return self.warmup.server_error + sum(run.server_error for run in self.runs)
+        return sum(run.server_error for run in self.every_run)
 
     @property
     def ok(self) -> int:
         """2xx answers over the warm-up and the timed runs."""
-        return self.warmup.ok + sum(run.ok for run in self.runs)
+        return sum(run.ok for run in self.every_run)
 
     @property
     def sent(self) -> int:
         """Requests written over the warm-up and the timed runs."""
-        return self.warmup.sent + sum(run.sent for run in self.runs)
+        return sum(run.sent for run in self.every_run)
 
     @property
     def conflicts(self) -> int:
         """409 answers over the warm-up and the timed runs."""
-        return self.warmup.conflict + sum(run.conflict for run in self.runs)
+        return sum(run.conflict for run in self.every_run)
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -198,7 +203,7 @@ class Load:
             "p50_ms": self.p50_ms.as_json(),
             "p99_ms": self.p99_ms.as_json(),
             "failed": self.failed,
-            "warmup": self.warmup.as_json(),
+            "warmup": None if self.warmup is None else self.warmup.as_json(),
             "runs": [run.as_json() for run in self.runs],
         }
 
@@ -208,6 +213,7 @@ class LoadPlan:
     """How long a load runs: a warm-up, then `runs` timed runs of `seconds` each."""
 
     warmup_seconds: int
+    """0: none (the quick run's, which measures nothing)."""
     runs: int
     seconds: int
 
@@ -238,7 +244,8 @@ def measure(
     """Warm each target up, then time `plan.runs` runs of each, taking turns, so that what
     else the machine does in the meantime weighs on every side alike."""
     warmups = {
-        name: target.run(connections, plan.warmup_seconds) for name, target in targets.items()
+        name: target.run(connections, plan.warmup_seconds) if plan.warmup_seconds else None
+        for name, target in targets.items()
     }
     runs: dict[str, list[WrkRun]] = {name: [] for name in targets}
     for _ in range(plan.runs):

@@ -68,7 +68,7 @@ FULL = Profile(
 )
 QUICK = Profile(
     name="quick",
-    plan=LoadPlan(warmup_seconds=1, runs=1, seconds=1),
+    plan=LoadPlan(warmup_seconds=0, runs=1, seconds=1),
     connections=(8,),
     training_enterprises=20,
     pipeline_events=1_000,
