@@ -4,7 +4,7 @@ UV_HOME := .cache/uv-bootstrap
 UV := $(shell command -v uv 2>/dev/null || echo $(UV_HOME)/bin/uv)
 DATA_DIR ?= .score
 
-.PHONY: up demo test test-fast lint typecheck schemas bench sync clean
+.PHONY: up demo test test-fast lint typecheck schemas bench bench-quick sync clean
 
 $(UV_HOME)/bin/uv:
 	$(PYTHON) -m venv $(UV_HOME)
@@ -39,8 +39,11 @@ schemas: sync  ## regenerate the committed JSON Schemas and AsyncAPI document
 	$(UV) run --no-sync python -m score_contracts.schemas write
 	$(UV) run --no-sync python -m score_cli.asyncapi write
 
-bench: sync
+bench: sync  ## every scenario next to its baseline (about 8 min); writes bench/results/latest.json
 	$(UV) run --no-sync python -m bench
+
+bench-quick: sync  ## every scenario for a second or two: the harness works (says nothing of speed)
+	$(UV) run --no-sync python -m bench --quick
 
 clean:
 	rm -rf .cache .venv $(DATA_DIR)

@@ -1,189 +1,139 @@
-"""`make bench`: throughput of the parts every event passes through, on this machine.
+"""`make bench`: SCORE Cases next to its baselines, in one run, on this machine.
 
-Each row runs against the real thing — SQLite file, the PostgreSQL server named by
-SCORE_TEST_POSTGRES_URL (skipped without it), a nats-server started here — and prints
-events per second. Figures vary by machine; compare rows of one run.
+Every scenario (B1–B8, docs/BENCHMARKS.md) runs beside the baseline it is compared with, in
+the same run: the system as `score up` starts it, the FastAPI + `eventsourcing` peer
+(`bench/peers/`), raw nats-py. HTTP load comes from `wrk` in its own process, a warm-up then
+several runs taken in turns with the peer, reported as medians with their spread. One table is
+printed (scenario, ours, baseline, ratio, target, met) and every figure is written to
+`bench/results/latest.json`.
+
+`--quick` (`make bench-quick`, and the suite's harness test) runs every scenario for a second
+or two on small counts: it proves the harness works end to end and says nothing about speed.
+
+Exit status: 0 when every scenario ran, whether or not it met its target; 1 when one could
+not run; 2 when wrk is missing.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
 import os
+import shutil
+import sys
 import tempfile
 import time
-import uuid
+import traceback
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import create_async_engine
+from bench import postgres, scenarios
+from bench.load import WrkMissing, wrk_binary
+from bench.report import Row, machine, table, write_json
+from score_chassis.logs import configure_logging
 
-from score_chassis import store
-from score_chassis.consumer import IdempotentConsumer, Subscription
-from score_chassis.database import Database
-from score_chassis.jetstream import NatsConnection, ensure_stream
-from score_chassis.migrate import migrate
-from score_chassis.relay import OutboxRelay
-from score_chassis.store import NewEvent
-from score_cli.nats_server import NatsServer
-from score_contracts.events import EnterpriseRegistered, Headcount
-from score_contracts.subjects import STREAMS, subject_for
-from score_enrolment.main import build_app as build_enrolment
-from score_enrolment.settings import EnrolmentSettings
-from score_indicators.main import MIGRATIONS
-from score_indicators.projection import project
-from score_testing.service import TEST_SECRET, bearer, serving
-
-SOURCE = "/score/bo/enrolment"
+RESULTS = Path(__file__).parent / "results"
+IDS = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8")
 
 
-def registered(n: int) -> NewEvent:
-    event = EnterpriseRegistered(
-        enterprise_id=f"bench-{n}",
-        name="Bench",
-        tax_id=str(n),
-        country="bo",
-        region="la_paz",
-        sector="manufacturing",
-        chamber="CNI",
-        workforce=Headcount(women=50, men=50),
-        registered_on=dt.date(2017, 1, 1),
-    )
-    return NewEvent(event, subject_for(event, "bo", "la_paz"))
+def say(line: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')}  {line}", file=sys.stderr, flush=True)
 
 
-async def append_commands(database: Database, count: int) -> float:
-    """One command per transaction, as the API appends: events per second."""
-    started = time.perf_counter()
-    for n in range(count):
-        async with database.transaction() as conn:
-            await store.load(conn, f"enterprise/bench-{n}")
-            await store.append(conn, f"enterprise/bench-{n}", 0, [registered(n)], source=SOURCE)
-    return count / (time.perf_counter() - started)
+def run(profile: scenarios.Profile, workdir: Path, only: set[str]) -> tuple[list[Row], bool]:
+    """The rows of the scenarios in `only`, and whether every one of them could run."""
+    rows: list[Row] = []
+    complete = True
+    catch_up_rate: float | None = None
 
-
-async def relay_backlog(database: Database, nats: NatsConnection, count: int) -> float:
-    relay = OutboxRelay(database, nats, batch_size=500)
-    started = time.perf_counter()
-    while await relay.publish_pending():
-        pass
-    return count / (time.perf_counter() - started)
-
-
-async def consume_stream(database: Database, nats: NatsConnection, count: int) -> float:
-    consumer = IdempotentConsumer(
-        Subscription("bench-indicators", STREAMS["enrolment"], project), database, nats
-    )
-    started = time.perf_counter()
-    consumer.start()
-    while True:
-        async with database.transaction(write=False) as conn:
-            done = (
-                await conn.execute(
-                    sa.text("SELECT count(*) FROM inbox WHERE consumer = 'bench-indicators'")
-                )
-            ).scalar_one()
-        if done >= count:
-            break
-        await asyncio.sleep(0.05)
-    elapsed = time.perf_counter() - started
-    await consumer.stop()
-    return count / elapsed
-
-
-async def http_registrations(url: str, nats_url: str, count: int) -> float:
-    """`POST /v1/enterprises` through the whole app in-process (no network): requests/s."""
-    settings = EnrolmentSettings(database_url=url, nats_url=nats_url, auth_secret=TEST_SECRET)
-    body = {
-        "name": "Bench",
-        "tax_id": "0",
-        "region": "oruro",
-        "sector": "manufacturing",
-        "chamber": "CNI",
-        "workforce": {"women": 50, "men": 50},
-    }
-    async with serving(build_enrolment(settings)) as client:
-        started = time.perf_counter()
-        for n in range(count):
-            response = await client.post(
-                "/v1/enterprises", json={**body, "tax_id": f"{n}"}, headers=bearer("staff")
-            )
-            assert response.status_code == 201, response.text
-        return count / (time.perf_counter() - started)
-
-
-async def fresh_postgres(server: str) -> str:
-    name = f"score_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_async_engine(server, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    await admin.dispose()
-    return server.rsplit("/", 1)[0] + f"/{name}"
-
-
-async def run(count: int) -> list[tuple[str, str, float]]:
-    rows: list[tuple[str, str, float]] = []
-    workdir = Path(tempfile.mkdtemp(prefix="score-bench-"))
-    backends = {"sqlite": f"sqlite+aiosqlite:///{workdir / 'bench.db'}"}
-    if server := os.environ.get("SCORE_TEST_POSTGRES_URL"):
-        backends["postgres"] = await fresh_postgres(server)
-    with NatsServer(workdir / "nats") as server_:
-        for backend, url in backends.items():
-            database = Database(url)
-            await migrate(database, [MIGRATIONS])
-            nats = NatsConnection(server_.url, name="bench")
-            nats.start()
-            await nats.ready.wait()
-            js = nats.jetstream
-            try:
-                await js.delete_stream(STREAMS["enrolment"].name)
-            except Exception:
-                pass
-            await ensure_stream(js, STREAMS["enrolment"])
-            rows += [
-                (
-                    backend,
-                    "append (1 command = 1 transaction)",
-                    await append_commands(database, count),
-                ),
-                (backend, "relay outbox → JetStream", await relay_backlog(database, nats, count)),
-                (
-                    backend,
-                    "consume into indicators projection",
-                    await consume_stream(database, nats, count),
-                ),
+    def group(ids: set[str], scenario: Callable[[], list[Row]]) -> list[Row]:
+        nonlocal complete
+        if not ids & only:
+            return []
+        try:
+            return scenario()
+        except Exception as error:
+            complete = False
+            traceback.print_exc()
+            return [
+                Row(i, "could not run", "", skipped=f"{type(error).__name__}: {error}")
+                for i in sorted(ids & only)
             ]
-            await nats.close()
-            await database.dispose()
-            rows.append(
-                (
-                    backend,
-                    "HTTP register enterprise (in-process)",
-                    await http_registrations(
-                        await _empty(backend, workdir), server_.url, count // 3
-                    ),
-                )
-            )
-    return rows
+
+    rows += group({"B1", "B3", "B8"}, lambda: scenarios.on_sqlite(profile, workdir, say))
+    postgres_rows = group({"B2"}, lambda: scenarios.on_postgres(profile, workdir, say))
+    if os.environ.get("SCORE_REQUIRE_POSTGRES") and any(r.skipped for r in postgres_rows):
+        complete = False  # as in the suite: where PostgreSQL is required, a skip is a failure
+    rows += postgres_rows
+    pipeline_rows = group({"B4", "B5"}, lambda: scenarios.in_the_pipeline(profile, workdir, say))
+    for row in pipeline_rows:
+        if row.id == "B5" and row.skipped is None:
+            catch_up_rate = row.ours
+    rows += pipeline_rows
+    rows += group(
+        {"B6", "B7"},
+        lambda: scenarios.after_the_command(profile, workdir, say, catch_up_rate=catch_up_rate),
+    )
+    rows = [row for row in rows if row.id in only]
+    rows.sort(key=lambda row: row.id)  # stable: each scenario's rows keep their order
+    return rows, complete
 
 
-async def _empty(backend: str, workdir: Path) -> str:
-    if backend == "sqlite":
-        return f"sqlite+aiosqlite:///{workdir / 'http.db'}"
-    return await fresh_postgres(os.environ["SCORE_TEST_POSTGRES_URL"])
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="every scenario for a second or two (CI)"
+    )
+    parser.add_argument(
+        "--only", default=",".join(IDS), help="scenarios to run, e.g. B1,B4 (default: all)"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="where the JSON goes (default: bench/results/latest.json, or quick.json)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the run's work folder")
+    args = parser.parse_args(argv)
+    only = {i.strip().upper() for i in args.only.split(",") if i.strip()}
+    if unknown := only - set(IDS):
+        parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    try:
+        wrk_binary()
+    except WrkMissing as missing:
+        print(f"bench: {missing}", file=sys.stderr)
+        return 2
+    profile = scenarios.QUICK if args.quick else scenarios.FULL
+    out = args.out or RESULTS / ("quick.json" if args.quick else "latest.json")
+    # The services log to their own files; this process says only what goes wrong.
+    configure_logging("bench", level="error", fmt="console")
 
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--events", type=int, default=3000)
-    args = parser.parse_args()
-    rows = asyncio.run(run(args.events))
-    print(f"\n{args.events} events each (HTTP: a third as many requests)\n")
-    print(f"{'backend':<10} {'step':<40} {'per second':>10}")
-    for backend, name, rate in rows:
-        print(f"{backend:<10} {name:<40} {rate:>10,.0f}")
+    started_at = dt.datetime.now(dt.UTC)
+    started = time.monotonic()
+    before = machine()
+    workdir = Path(tempfile.mkdtemp(prefix="score-bench-"))
+    say(f"{profile.name} run of {', '.join(sorted(only))} in {workdir}")
+    if postgres.server() is None:
+        say(f"{postgres.SERVER_VARIABLE} is not set: B2 is skipped")
+    try:
+        rows, complete = run(profile, workdir, only)
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    seconds = time.monotonic() - started
+    write_json(
+        out, rows, profile=profile.name, started=started_at, seconds=seconds, machine_before=before
+    )
+    print(
+        f"\nSCORE Cases next to its baselines, {profile.name} run, "
+        f"{started_at:%Y-%m-%d %H:%M} UTC, {seconds:,.0f} s, {before['cpus']} cores, "
+        f"Python {before['python']}\n"
+    )
+    print(table(rows))
+    print(f"\nEvery figure, with the runs' spread: {out}")
+    return 0 if complete else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

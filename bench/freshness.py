@@ -1,0 +1,305 @@
+"""B7: how soon a command answered 201 shows in `GET /v1/indicators`, under a steady load.
+
+Commands go out at a fixed rate whatever the answers (an open loop, so a slow system is not
+given a rest; one due while too many are unanswered is skipped): registrations and trainings
+in turn, the trainings on enterprises enrolled beforehand. Meanwhile pollers read
+`GET /v1/indicators` back to back. A registration adds 1 to `enterprises_registered`, a
+training `PARTICIPANTS` to `participants_trained`; the k-th command of a kind to be answered
+201 counts as visible at the first poll answered with the count of k of them. That is exact
+when the projection takes the commands in the order they were answered, and close otherwise.
+A poll is taken at the moment its answer arrived, so the figure includes the reading, as a
+person refreshing the dashboard would see it; taken at the moment it was asked instead, it
+gives the least the latency can have been (`earliest_*` in the JSON).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from bench.measure import percentile
+
+PARTICIPANTS = 5
+"""People in each training of the load (2 managers, 3 workers)."""
+POLLERS = 2
+IN_FLIGHT = 256
+"""Commands awaiting their answer at once; a command due while that many are out is not sent
+(and counted as skipped), so the load keeps its time and says what rate it reached."""
+
+
+def registration(label: str, n: int) -> dict[str, Any]:
+    return {
+        "name": f"Bench {n}",
+        "tax_id": f"{label}-{n}",
+        "region": "la_paz",
+        "sector": "manufacturing",
+        "chamber": "CNI",
+        "workforce": {"women": 50, "men": 50},
+    }
+
+
+def training(enrolment_id: str) -> dict[str, Any]:
+    return {
+        "enrolment_id": enrolment_id,
+        "managers": {"women": 1, "men": 1},
+        "workers": {"women": 2, "men": 1},
+    }
+
+
+async def enrolled_enterprises(
+    client: httpx.AsyncClient, enrolment_url: str, count: int, *, concurrency: int = 8
+) -> list[tuple[str, str]]:
+    """Register `count` enterprises and enrol each in Module 1: their (enterprise, enrolment)
+    ids."""
+    label = uuid.uuid4().hex[:8]
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(n: int) -> tuple[str, str]:
+        async with gate:
+            registered = await client.post(
+                f"{enrolment_url}/v1/enterprises", json=registration(label, n)
+            )
+            registered.raise_for_status()
+            enterprise_id = registered.json()["id"]
+            enrolled = await client.post(
+                f"{enrolment_url}/v1/enterprises/{enterprise_id}/enrolments",
+                json={"module": 1, "delivery": "direct", "delivery_cost": {"amount": "4500"}},
+            )
+            enrolled.raise_for_status()
+            return enterprise_id, enrolled.json()["enrolment_id"]
+
+    return list(await asyncio.gather(*(one(n) for n in range(count))))
+
+
+async def indicator_counts(client: httpx.AsyncClient, indicators_url: str) -> tuple[int, int]:
+    """(`enterprises_registered`, `participants_trained`) now; raises while rebuilding."""
+    response = await client.get(f"{indicators_url}/v1/indicators")
+    response.raise_for_status()
+    indicators = response.json()["indicators"]
+    return indicators["enterprises_registered"], indicators["participants_trained"]
+
+
+async def settled_counts(
+    client: httpx.AsyncClient, indicators_url: str, *, registered: int, within: float = 60.0
+) -> tuple[int, int]:
+    """The counts once the projection shows at least `registered` enterprises."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            counts = await indicator_counts(client, indicators_url)
+            if counts[0] >= registered:
+                return counts
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the indicators did not show {registered} enterprises")
+        await asyncio.sleep(0.05)
+
+
+@dataclass(frozen=True, slots=True)
+class Poll:
+    """One `GET /v1/indicators`: when it was asked and answered, and the two counts."""
+
+    asked: float
+    answered: float
+    registered: int
+    participants: int
+
+    def count(self, kind: str) -> int:
+        return self.registered if kind == "registration" else self.participants
+
+
+@dataclass
+class Freshness:
+    rate: float
+    """Commands per second asked for."""
+    seconds: float
+    sent: int = 0
+    skipped: int = 0
+    """Commands due while `IN_FLIGHT` were unanswered: not sent."""
+    answered_201: int = 0
+    failed: int = 0
+    sending_seconds: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)
+    """201 → visible, one per command answered 201 and seen."""
+    earliest_ms: list[float] = field(default_factory=list)
+    """The same, taking each poll at the moment it was asked rather than answered: the
+    least the latencies can have been."""
+    unseen: int = 0
+    """Commands answered 201 that never showed before the harness stopped waiting."""
+    poll_ms: list[float] = field(default_factory=list)
+    """How long each `GET /v1/indicators` took."""
+
+    @property
+    def reached_rate(self) -> float:
+        return self.sent / self.sending_seconds if self.sending_seconds else 0.0
+
+    @property
+    def p50_ms(self) -> float | None:
+        return percentile(self.latencies_ms, 0.50) if self.latencies_ms else None
+
+    @property
+    def p99_ms(self) -> float | None:
+        return percentile(self.latencies_ms, 0.99) if self.latencies_ms else None
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "commands_per_second_asked": self.rate,
+            "commands_per_second_sent": round(self.reached_rate, 1),
+            "seconds": self.seconds,
+            "sent": self.sent,
+            "skipped": self.skipped,
+            "answered_201": self.answered_201,
+            "failed": self.failed,
+            "unseen": self.unseen,
+            "polls": len(self.poll_ms),
+            "poll_ms_p50": round(percentile(self.poll_ms, 0.5), 1) if self.poll_ms else None,
+            "earliest_p50_ms": (
+                round(percentile(self.earliest_ms, 0.5), 1) if self.earliest_ms else None
+            ),
+            "earliest_p99_ms": (
+                round(percentile(self.earliest_ms, 0.99), 1) if self.earliest_ms else None
+            ),
+            "p50_ms": None if self.p50_ms is None else round(self.p50_ms, 1),
+            "p90_ms": round(percentile(self.latencies_ms, 0.9), 1) if self.latencies_ms else None,
+            "p99_ms": None if self.p99_ms is None else round(self.p99_ms, 1),
+            "max_ms": round(max(self.latencies_ms), 1) if self.latencies_ms else None,
+        }
+
+
+def _visible_at(
+    answered: list[float], polls: list[tuple[float, int]], base: int, step: int
+) -> tuple[list[float], int]:
+    """Latencies (ms) of the commands answered at `answered` (sorted) whose effect shows in
+    `polls` (time, count), and how many never showed."""
+    times, highest = [], base
+    counts: list[int] = []
+    for at, count in sorted(polls):
+        highest = max(highest, count)  # two pollers' answers can cross
+        times.append(at)
+        counts.append(highest)
+    latencies: list[float] = []
+    unseen = 0
+    for k, answered_at in enumerate(answered, start=1):
+        first = bisect.bisect_left(counts, base + k * step)
+        if first == len(counts):
+            unseen += 1
+            continue
+        latencies.append(max(0.0, times[first] - answered_at) * 1000)
+    return latencies, unseen
+
+
+async def measure(
+    enrolment_url: str,
+    indicators_url: str,
+    token: str,
+    *,
+    rate: float,
+    seconds: float,
+    enterprises: int,
+    settle_seconds: float = 30.0,
+) -> Freshness:
+    headers = {"Authorization": f"Bearer {token}"}
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with (
+        httpx.AsyncClient(headers=headers, timeout=30.0, trust_env=False, limits=limits) as client,
+        httpx.AsyncClient(headers=headers, timeout=30.0, trust_env=False) as reader,
+    ):
+        targets = await enrolled_enterprises(client, enrolment_url, enterprises)
+        registered_before, participants_before = await settled_counts(
+            reader, indicators_url, registered=enterprises
+        )
+        result = Freshness(rate=rate, seconds=seconds)
+        answered: dict[str, list[float]] = {"registration": [], "training": []}
+        polls: list[Poll] = []
+        stop_polling = asyncio.Event()
+
+        async def poll() -> None:
+            while not stop_polling.is_set():
+                asked = time.perf_counter()
+                try:
+                    registered, participants = await indicator_counts(reader, indicators_url)
+                except httpx.HTTPError:
+                    await asyncio.sleep(0.01)
+                    continue
+                polls.append(Poll(asked, time.perf_counter(), registered, participants))
+
+        label = uuid.uuid4().hex[:8]
+        gate = asyncio.Semaphore(IN_FLIGHT)
+
+        async def command(n: int) -> None:
+            try:
+                if n % 2 == 0:
+                    kind = "registration"
+                    response = await client.post(
+                        f"{enrolment_url}/v1/enterprises", json=registration(label, n)
+                    )
+                else:
+                    kind = "training"
+                    enterprise_id, enrolment_id = targets[(n // 2) % len(targets)]
+                    response = await client.post(
+                        f"{enrolment_url}/v1/enterprises/{enterprise_id}/trainings",
+                        json=training(enrolment_id),
+                    )
+                if response.status_code == 201:
+                    answered[kind].append(time.perf_counter())
+                else:
+                    result.failed += 1
+            except httpx.HTTPError:
+                result.failed += 1
+            finally:
+                gate.release()
+
+        pollers = [asyncio.create_task(poll()) for _ in range(POLLERS)]
+        commands: list[asyncio.Task[None]] = []
+        started = time.perf_counter()
+        for n in range(round(rate * seconds)):
+            delay = started + n / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if gate.locked():
+                result.skipped += 1
+                continue
+            await gate.acquire()
+            commands.append(asyncio.create_task(command(n)))
+        result.sent = len(commands)
+        result.sending_seconds = time.perf_counter() - started
+        await asyncio.gather(*commands)
+        result.answered_201 = sum(len(times) for times in answered.values())
+
+        deadline = time.monotonic() + settle_seconds
+        want = (
+            registered_before + len(answered["registration"]),
+            participants_before + PARTICIPANTS * len(answered["training"]),
+        )
+        while time.monotonic() < deadline:
+            if (
+                polls
+                and max(p.registered for p in polls) >= want[0]
+                and max(p.participants for p in polls) >= want[1]
+            ):
+                break
+            await asyncio.sleep(0.05)
+        stop_polling.set()
+        await asyncio.gather(*pollers)
+
+        result.poll_ms = [(p.answered - p.asked) * 1000 for p in polls]
+        for kind, base, step in (
+            ("registration", registered_before, 1),
+            ("training", participants_before, PARTICIPANTS),
+        ):
+            times = sorted(answered[kind])
+            latencies, unseen = _visible_at(
+                times, [(p.answered, p.count(kind)) for p in polls], base, step
+            )
+            result.latencies_ms += latencies
+            result.unseen += unseen
+            earliest, _ = _visible_at(times, [(p.asked, p.count(kind)) for p in polls], base, step)
+            result.earliest_ms += earliest
+        return result
