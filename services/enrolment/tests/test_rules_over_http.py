@@ -8,7 +8,6 @@ code, and a new rule without a row here fails `test_the_table_holds_every_rule`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ import httpx
 import pytest
 
 import score_enrolment.domain
+from score_testing.decider import rules_named
 from score_testing.service import bearer
 
 STAFF: Final = bearer("staff")
@@ -221,14 +221,9 @@ RULES: Final[dict[str, tuple[int, Step]]] = {
 }
 
 
-def rules_in_the_deciders() -> set[str]:
-    folder = Path(score_enrolment.domain.__file__).parent
-    text = "".join(module.read_text("utf-8") for module in folder.glob("*.py"))
-    return set(re.findall(r'rule="([a-z0-9-]+)"', text))
-
-
 def test_the_table_holds_every_rule() -> None:
-    assert set(RULES) == rules_in_the_deciders()
+    folder = Path(score_enrolment.domain.__file__).parent
+    assert set(RULES) == rules_named(*folder.glob("*.py"))
 
 
 @pytest.mark.parametrize("rule", sorted(RULES))

@@ -4,7 +4,6 @@ idempotency, concurrency, roles and regions."""
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from score_contracts.events import (
     TrainerRegistered,
 )
 from score_contracts.examples import ENTERPRISE_ID, REGION, TRAINER_ID, example
+from score_testing.decider import rules_named
 from score_testing.service import bearer
 
 Learn = Callable[..., Awaitable[None]]
@@ -185,8 +185,7 @@ async def test_a_visit_closed_once_is_not_closed_again(
 
 
 def test_every_rule_of_the_visit_decider_is_reached_by_a_test_over_http() -> None:
-    domain = Path(score_visits.domain.__file__).read_text("utf-8")
-    rules = set(re.findall(r'rule="([a-z0-9-]+)"', domain))
+    rules = rules_named(Path(score_visits.domain.__file__))
     over_http = "".join(
         path.read_text("utf-8")
         for path in (Path(__file__), *Path(__file__).parents[3].glob("tests/integration/*.py"))

@@ -5,8 +5,10 @@ given(registered, withdrawn).when(Enrol(...)).refuses("no-enrolment-after-withdr
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import pytest
@@ -67,3 +69,10 @@ def scenario(decider: Decider[Command, State, E]) -> Callable[..., Given[Command
         return Given(decider, history)
 
     return given
+
+
+def rules_named(*modules: Path) -> set[str]:
+    """Every rule the deciders in `modules` can name (`rule="…"`), for tests that must cover
+    each one."""
+    text = "".join(module.read_text("utf-8") for module in modules)
+    return set(re.findall(r'rule="([a-z0-9-]+)"', text))

@@ -255,6 +255,14 @@ def known_region(country: str, region: str) -> str:
         raise refusal("unknown-region", str(error)) from None
 
 
+def queried_region(country: str, region: str) -> str:
+    """`region` as a query names it: one of `country`'s, or a 422 naming the query parameter."""
+    try:
+        return check_region(country, region)
+    except ValueError as error:
+        raise invalid_input("query", "region", str(error), rule="unknown-region") from None
+
+
 KnownCountry = Annotated[
     str,
     Field(max_length=2, json_schema_extra={"enum": list(COUNTRIES)}),

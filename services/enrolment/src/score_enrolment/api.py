@@ -19,13 +19,12 @@ from pydantic import BaseModel
 
 from score_chassis.errors import NotFound
 from score_chassis.http.auth import Reader, Writer
-from score_chassis.http.inputs import KnownCountry, RegionSlug, RuntimeDep, path_id
-from score_chassis.http.problems import invalid_input, problem_responses
+from score_chassis.http.inputs import KnownCountry, RegionSlug, RuntimeDep, path_id, queried_region
+from score_chassis.http.problems import problem_responses
 from score_chassis.http.writes import ExistingWrite, NewWrite, write_route
 from score_chassis.store import load
 from score_contracts.events.base import Id as IdPattern
 from score_contracts.ids import uuid7
-from score_contracts.reference import check_region
 from score_enrolment import enterprise_list, handlers
 from score_enrolment.bodies import (
     CaseStudyBody,
@@ -151,10 +150,7 @@ async def list_enterprises(
 ) -> EnterprisePage:
     regions: tuple[str, ...] | None = None
     if region is not None:
-        try:
-            check_region(country or runtime.settings.country, region)
-        except ValueError as error:
-            raise invalid_input("query", "region", str(error), rule="unknown-region") from None
+        queried_region(country or runtime.settings.country, region)
         if not principal.sees_region(region):
             raise HTTPException(status.HTTP_403_FORBIDDEN, "a chamber lists its own regions only")
         regions = (region,)

@@ -9,10 +9,10 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from score_chassis.http.auth import Reader
-from score_chassis.http.inputs import KnownCountry, RegionSlug, RuntimeDep
+from score_chassis.http.inputs import KnownCountry, RegionSlug, RuntimeDep, queried_region
 from score_chassis.http.problems import invalid_input, problem_responses, rebuilding_response
 from score_chassis.view import reading
-from score_contracts.reference import DEFAULT_COUNTRY, check_region, quoted
+from score_contracts.reference import DEFAULT_COUNTRY, quoted
 from score_indicators.indicators import Scope, Value, compute
 from score_indicators.programme import Programme
 from score_indicators.projection import PROJECTION
@@ -49,10 +49,7 @@ async def get_indicators(
         raise HTTPException(403, detail="a chamber reads the indicators of its own regions only")
     programme: Programme = request.app.state.programme
     if region is not None:
-        try:
-            check_region(country, region)
-        except ValueError as error:
-            raise invalid_input("query", "region", str(error), rule="unknown-region") from None
+        queried_region(country, region)
     window = None
     if phase is not None:
         found = programme.phase(phase)
