@@ -3,20 +3,38 @@
 Writes on SQLite begin with `BEGIN IMMEDIATE`: a deferred transaction that reads and then
 writes fails at once with "database is locked" when another writer got in between, whereas an
 immediate one waits its turn and then reads the current state.
+
+SQLite's statements run on the event loop, at once (ADR 016). A statement on a local file takes
+tens of microseconds; handing each to a worker thread and back, as aiosqlite does, costs more
+than the statement, and under load each hand-over waits for the interpreter lock, so that a
+write transaction of a few statements held SQLite's lock for tens of milliseconds.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncTransaction,
+    create_async_engine,
+)
+
+LOCKED_WAIT_SECONDS = 30.0
+"""How long a writer waits for SQLite's write lock held by another process (`score replay`)."""
 
 
 class Database:
@@ -31,10 +49,12 @@ class Database:
         if self.is_sqlite:
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            options["async_creator"] = _inline_sqlite(parsed)
         else:
             options.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **options)
         self._writer = asyncio.Lock()
+        self._writing: AsyncConnection | None = None
         if self.is_sqlite:
             _take_over_sqlite_transactions(self.engine)
 
@@ -60,18 +80,81 @@ class Database:
             return
         # SQLite has one writer at a time. Writers of this process queue here, in the event
         # loop, rather than in SQLite's busy handler, which sleeps up to 100 ms between
-        # tries: under a few concurrent writers that sleeping is most of the latency.
-        async with self._writer, self.engine.connect() as conn:
-            await conn.execution_options(score_begin="IMMEDIATE")
-            async with conn.begin():
+        # tries: under a few concurrent writers that sleeping is most of the latency. They
+        # take turns on one connection, kept open.
+        async with self._writer:
+            conn = await self._writer_connection()
+            transaction = await _begin_when_unlocked(conn)
+            try:
                 yield conn
+            except BaseException:
+                await transaction.rollback()
+                raise
+            await transaction.commit()
+
+    async def _writer_connection(self) -> AsyncConnection:
+        if self._writing is None or self._writing.invalidated or self._writing.closed:
+            self._writing = await self.engine.connect()
+            await self._writing.execution_options(score_begin="IMMEDIATE")
+        return self._writing
 
     async def ping(self) -> None:
         async with self.transaction(write=False) as conn:  # no write lock for a probe
             await conn.execute(sa.text("SELECT 1"))
 
     async def dispose(self) -> None:
+        if self._writing is not None:
+            await self._writing.close()
+            self._writing = None
         await self.engine.dispose()
+
+
+class _InlineConnection(aiosqlite.Connection):
+    """aiosqlite's connection with every call made at once, on the caller's thread (the event
+    loop's). Its thread only opens and closes the connection. SQLAlchemy's dialect for
+    aiosqlite stays as it is; `test_database` checks that statements run on the loop."""
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return fn(*args, **kwargs)
+
+    @property
+    def sqlite(self) -> sqlite3.Connection:
+        return self._conn
+
+
+def sqlite_of(conn: AsyncConnection) -> sqlite3.Connection | None:
+    """The sqlite3 connection under `conn`, if it is one of ours (whose calls run inline)."""
+    sync = conn.sync_connection
+    driver = None if sync is None else sync.connection.driver_connection
+    return driver.sqlite if isinstance(driver, _InlineConnection) else None
+
+
+def _inline_sqlite(url: URL) -> Callable[[], _InlineConnection]:
+    dialect = url.get_dialect()()
+    args, kwargs = dialect.create_connect_args(url)
+    # Opened on aiosqlite's thread, used on the loop's.
+    kwargs["check_same_thread"] = False
+    connector = partial(sqlite3.connect, *args, **kwargs)
+    return lambda: _InlineConnection(connector, iter_chunk_size=64)
+
+
+async def _begin_when_unlocked(conn: AsyncConnection) -> AsyncTransaction:
+    """Take SQLite's write lock, waiting on the event loop while another process holds it.
+
+    The connection's own busy handler would wait blocking the loop: it is kept short
+    (`busy_timeout`), and this waits the rest, asleep, giving the loop back between tries.
+    """
+    deadline = time.monotonic() + LOCKED_WAIT_SECONDS
+    pause = 0.001
+    while True:
+        try:
+            return await conn.begin()
+        except OperationalError as error:
+            if "locked" not in str(error.orig) or time.monotonic() > deadline:
+                raise
+        await conn.rollback()
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.05)
 
 
 def _take_over_sqlite_transactions(engine: AsyncEngine) -> None:
@@ -83,11 +166,14 @@ def _take_over_sqlite_transactions(engine: AsyncEngine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        # Statements run on the event loop: SQLite's own wait for a lock held by another
+        # process blocks it, so it is short; writers wait longer, asleep (_begin_when_unlocked).
+        cursor.execute("PRAGMA busy_timeout=5")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(conn: Any) -> None:
         mode = conn.get_execution_options().get("score_begin", "IMMEDIATE")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        # On the driver itself: through SQLAlchemy it costs a statement's execution context.
+        conn.connection.driver_connection.sqlite.execute(f"BEGIN {mode}")

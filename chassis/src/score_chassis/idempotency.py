@@ -15,27 +15,39 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from score_chassis.commands import Idempotency, KeyReused, Replayed
 from score_chassis.database import Database
+from score_chassis.prepared import Prepared
 from score_chassis.tables import idempotency_keys
+
+_OF_THE_KEY = (
+    idempotency_keys.c.owner == sa.bindparam("owner"),
+    idempotency_keys.c.key == sa.bindparam("key"),
+)
+_ANSWER = Prepared(
+    sa.select(
+        idempotency_keys.c.fingerprint, idempotency_keys.c.status_code, idempotency_keys.c.response
+    ).where(*_OF_THE_KEY, idempotency_keys.c.created_at >= sa.bindparam("since"))
+)
+_FORGET = Prepared(
+    idempotency_keys.delete().where(
+        *_OF_THE_KEY, idempotency_keys.c.created_at < sa.bindparam("before")
+    )
+)
+_REMEMBER = Prepared(idempotency_keys.insert())
 
 
 async def answer_to(
     conn: AsyncConnection, idempotency: Idempotency, *, since: dt.datetime
 ) -> Replayed | None:
     """The answer remembered for the key since `since`; `KeyReused` if for other content."""
-    row = (
-        await conn.execute(
-            sa.select(idempotency_keys).where(
-                idempotency_keys.c.owner == idempotency.owner,
-                idempotency_keys.c.key == idempotency.key,
-                idempotency_keys.c.created_at >= since,
-            )
-        )
-    ).first()
-    if row is None:
+    rows = await _ANSWER.rows(
+        conn, {"owner": idempotency.owner, "key": idempotency.key, "since": since}
+    )
+    if not rows:
         return None
-    if row.fingerprint != idempotency.fingerprint:
+    [(fingerprint, status_code, response)] = rows
+    if fingerprint != idempotency.fingerprint:
         raise KeyReused(idempotency.key)
-    return Replayed(row.status_code, row.response)
+    return Replayed(status_code, response)
 
 
 async def remember(
@@ -48,22 +60,17 @@ async def remember(
 ) -> None:
     """Remember `answer` for the key: an expired record of the same key gives way, a live one
     makes the insert fail (`IntegrityError`)."""
-    await conn.execute(
-        idempotency_keys.delete().where(
-            idempotency_keys.c.owner == idempotency.owner,
-            idempotency_keys.c.key == idempotency.key,
-            idempotency_keys.c.created_at < forgotten_before,
-        )
-    )
-    await conn.execute(
-        idempotency_keys.insert().values(
-            owner=idempotency.owner,
-            key=idempotency.key,
-            fingerprint=idempotency.fingerprint,
-            status_code=answer.status_code,
-            response=answer.body,
-            created_at=now,
-        )
+    key = {"owner": idempotency.owner, "key": idempotency.key}
+    await _FORGET.rows(conn, {**key, "before": forgotten_before})
+    await _REMEMBER.rows(
+        conn,
+        {
+            **key,
+            "fingerprint": idempotency.fingerprint,
+            "status_code": answer.status_code,
+            "response": answer.body,
+            "created_at": now,
+        },
     )
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from score_chassis.metrics import EVENTS_APPENDED
+from score_chassis.prepared import Prepared
 from score_chassis.tables import events, outbox
 from score_contracts.events import BY_TYPE, Event
 from score_contracts.ids import uuid7
@@ -73,19 +74,26 @@ class RecordedEvent:
 
 def row_to_event(row: Any) -> RecordedEvent:
     """A stored event from a row selected with the event columns."""
-    occurred_at = row.occurred_at
+    return _event_of(
+        (
+            row.position,
+            row.event_id,
+            row.stream_id,
+            row.version,
+            row.type,
+            row.data,
+            row.metadata,
+            row.occurred_at,
+        )
+    )
+
+
+def _event_of(values: tuple[Any, ...]) -> RecordedEvent:
+    """A stored event from the values of the event columns (`_COLUMNS`), in order."""
+    position, event_id, stream_id, version, type_, data, metadata, occurred_at = values
     if occurred_at.tzinfo is None:  # SQLite keeps no zone; we only ever store UTC
         occurred_at = occurred_at.replace(tzinfo=dt.UTC)
-    return RecordedEvent(
-        position=row.position,
-        event_id=row.event_id,
-        stream_id=row.stream_id,
-        version=row.version,
-        type=row.type,
-        data=row.data,
-        metadata=row.metadata,
-        occurred_at=occurred_at,
-    )
+    return RecordedEvent(position, event_id, stream_id, version, type_, data, metadata, occurred_at)
 
 
 _COLUMNS = (
@@ -100,19 +108,27 @@ _COLUMNS = (
 )
 
 
+# Every command runs these (score_chassis.prepared).
+_LOAD = Prepared(
+    sa.select(*_COLUMNS)
+    .where(events.c.stream_id == sa.bindparam("stream_id"))
+    .order_by(events.c.version)
+)
+_VERSION = Prepared(
+    sa.select(sa.func.max(events.c.version)).where(events.c.stream_id == sa.bindparam("stream_id"))
+)
+_INSERT_EVENT = Prepared(events.insert().returning(events.c.position))
+_INSERT_OUTBOX = Prepared(outbox.insert())
+
+
 async def load(conn: AsyncConnection, stream_id: str) -> list[RecordedEvent]:
     """The events of one stream, in version order."""
-    result = await conn.execute(
-        sa.select(*_COLUMNS).where(events.c.stream_id == stream_id).order_by(events.c.version)
-    )
-    return [row_to_event(row) for row in result]
+    return [_event_of(row) for row in await _LOAD.rows(conn, {"stream_id": stream_id})]
 
 
 async def stream_version(conn: AsyncConnection, stream_id: str) -> int:
-    result = await conn.execute(
-        sa.select(sa.func.max(events.c.version)).where(events.c.stream_id == stream_id)
-    )
-    return result.scalar_one() or 0
+    [(version,)] = await _VERSION.rows(conn, {"stream_id": stream_id})
+    return int(version or 0)
 
 
 async def append(
@@ -160,14 +176,11 @@ async def append(
     ]
     try:
         # One statement per row: RETURNING across a multi-row insert is not portable.
-        positions = [
-            (await conn.execute(events.insert().returning(events.c.position), row)).scalar_one()
-            for row in rows
-        ]
+        positions = [(await _INSERT_EVENT.rows(conn, row))[0][0] for row in rows]
     except IntegrityError as error:
         raise ConcurrencyError(stream_id, expected_version) from error
-    await conn.execute(
-        outbox.insert(),
+    await _INSERT_OUTBOX.run_many(
+        conn,
         [
             {"position": position, "subject": new.subject}
             for position, new in zip(positions, new_events, strict=True)

@@ -37,7 +37,7 @@ from score_contracts.events.base import ID_PATTERN
 from score_contracts.reference import ALL_REGIONS, COUNTRIES, check_country, check_region
 
 
-def _runtime(request: Request) -> Runtime:
+async def _runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -45,11 +45,9 @@ def _runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(_runtime)]
 
 
-def _causation(request: Request) -> Causation:
+def causation_of(request: Request) -> Causation:
+    """What a command of this request was caused by: the request's correlation id."""
     return Causation(correlation_id=getattr(request.state, "correlation_id", None))
-
-
-CausationDep = Annotated[Causation, Depends(_causation)]
 
 
 _VERSION = re.compile(r'(?:W/)?"([0-9]+)"|([0-9]+)', re.ASCII)
@@ -57,7 +55,7 @@ _LONGEST_VERSION = 18
 """Digits of the highest version any aggregate could be at (well within a 64-bit integer)."""
 
 
-def _if_match(
+async def _if_match(
     if_match: Annotated[
         str | None,
         Header(

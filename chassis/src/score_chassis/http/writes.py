@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from score_chassis.commands import Commands, Idempotency, KeyReused, Replayed
-from score_chassis.http.inputs import CausationDep, IfMatchDep
+from score_chassis.http.inputs import IfMatchDep, causation_of
 from score_chassis.http.problems import BODY_ERRORS, invalid_input, problem_responses
 from score_chassis.store import Causation
 from score_chassis.tokens import InvalidToken, TokenAuthority
@@ -130,25 +130,20 @@ def _owner(request: Request) -> str:
 IdempotencyDep = Annotated[Idempotency | None, Depends(_idempotency)]
 
 
-def _commands(request: Request) -> Commands[Any]:
+def _write(request: Request, idempotency: Idempotency | None, version: int | None) -> Write:
+    # Read from the request, not from dependencies of their own: each costs a write time.
     commands: Commands[Any] = request.app.state.commands
-    return commands
+    return Write(commands, causation_of(request), idempotency, version)
 
 
-CommandsDep = Annotated[Commands[Any], Depends(_commands)]
+async def _new(request: Request, idempotency: IdempotencyDep) -> Write:
+    return _write(request, idempotency, None)
 
 
-def _new(commands: CommandsDep, causation: CausationDep, idempotency: IdempotencyDep) -> Write:
-    return Write(commands, causation, idempotency, None)
-
-
-def _existing(
-    commands: CommandsDep,
-    causation: CausationDep,
-    idempotency: IdempotencyDep,
-    expected_version: IfMatchDep,
+async def _existing(
+    request: Request, idempotency: IdempotencyDep, expected_version: IfMatchDep
 ) -> Write:
-    return Write(commands, causation, idempotency, expected_version)
+    return _write(request, idempotency, expected_version)
 
 
 NewWrite = Annotated[Write, Depends(_new)]

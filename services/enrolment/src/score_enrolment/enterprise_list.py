@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from score_chassis.commands import Outcome
 from score_chassis.decider import Refused
+from score_chassis.prepared import Prepared
 from score_contracts.events import EnterpriseRegistered
 from score_enrolment.domain.enterprise import Enterprise
 
@@ -49,15 +50,21 @@ def tax_key(tax_id: str) -> str:
     return re.sub(r"[\s./-]", "", tax_id).upper()
 
 
+# The statements of the enterprise commands (score_chassis.prepared).
+_HOLDER = Prepared(
+    sa.select(enterprises.c.enterprise_id).where(
+        enterprises.c.country == sa.bindparam("country"),
+        enterprises.c.tax_key == sa.bindparam("tax_key"),
+    )
+)
+_INSERT = Prepared(enterprises.insert())
+_UPDATE = Prepared(enterprises.update().where(enterprises.c.enterprise_id == sa.bindparam("b_id")))
+
+
 async def tax_id_holder(conn: AsyncConnection, country: str, tax_id: str) -> str | None:
     """The enterprise registered with `tax_id` in `country`, if there is one."""
-    result = await conn.execute(
-        sa.select(enterprises.c.enterprise_id).where(
-            enterprises.c.country == country, enterprises.c.tax_key == tax_key(tax_id)
-        )
-    )
-    holder: str | None = result.scalar_one_or_none()
-    return holder
+    rows = await _HOLDER.rows(conn, {"country": country, "tax_key": tax_key(tax_id)})
+    return str(rows[0][0]) if rows else None
 
 
 async def record(conn: AsyncConnection, outcome: Outcome[Enterprise]) -> None:
@@ -75,23 +82,20 @@ async def record(conn: AsyncConnection, outcome: Outcome[Enterprise]) -> None:
         "withdrawn_on": state.withdrawn_on,
     }
     if not isinstance(outcome.events[0], EnterpriseRegistered):
-        await conn.execute(
-            enterprises.update()
-            .where(enterprises.c.enterprise_id == state.enterprise_id)
-            .values(current)
-        )
+        await _UPDATE.rows(conn, {"b_id": state.enterprise_id, **current})
         return
     try:
-        await conn.execute(
-            enterprises.insert().values(
-                enterprise_id=state.enterprise_id,
-                country=state.country,
-                region=state.region,
-                tax_id=state.tax_id,
-                tax_key=tax_key(state.tax_id),
-                registered_on=state.registered_on,
+        await _INSERT.rows(
+            conn,
+            {
+                "enterprise_id": state.enterprise_id,
+                "country": state.country,
+                "region": state.region,
+                "tax_id": state.tax_id,
+                "tax_key": tax_key(state.tax_id),
+                "registered_on": state.registered_on,
                 **current,
-            )
+            },
         )
     except IntegrityError:
         # Another registration of this tax id committed between our look-up and now.
