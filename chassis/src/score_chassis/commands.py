@@ -7,7 +7,7 @@ models it keeps in step, and the answer it gives — and `Commands.execute` does
     answer recorded for this Idempotency-Key?  → that answer, nothing appended
     one transaction:
         facts from the service's views         → the command, informed
-        load the stream, fold it               → state, version
+        load the stream (unless new), fold it  → state, version
         no event yet and the route changes one → NotFound (404), decided here only
         If-Match names another version         → VersionMismatch (412)
         decide                                 → events, or a refusal
@@ -131,7 +131,9 @@ class Route(Generic[C, S, A, V]):
     aggregate: str
     """What the stream is of, in the programme's words (`enterprise`), for a 404."""
     creates: bool = False
-    """The command makes a new aggregate; otherwise one with no event is unknown (404)."""
+    """The command makes a new aggregate, under an id minted for it: its stream is not read
+    (were an event there, the append's unique version would refuse it). Otherwise an
+    aggregate with no event is unknown (404)."""
     informed: Callable[[Work[V], C], Awaitable[C]] | None = None
     """The command with the facts its aggregate cannot see (the service's views, another
     stream), read in the append's transaction: a retry after a conflict reads them again. (On
@@ -229,7 +231,7 @@ class Commands(Generic[V]):
                     informed = command
                     if route.informed is not None:
                         informed = await route.informed(work, command)
-                    history = await work.load(stream_id)
+                    history = [] if route.creates else await work.load(stream_id)
                     version = len(history)
                     if version == 0 and not route.creates:
                         _, _, id_ = stream_id.partition("/")

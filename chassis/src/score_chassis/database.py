@@ -25,7 +25,7 @@ import aiosqlite
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -51,7 +51,7 @@ class Database:
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             options["async_creator"] = _inline_sqlite(parsed)
         else:
-            options.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+            options.update(pool_size=10, max_overflow=10)
         self.engine: AsyncEngine = create_async_engine(url, **options)
         self._writer = asyncio.Lock()
         self._writing: AsyncConnection | None = None
@@ -157,6 +157,13 @@ async def _begin_when_unlocked(conn: AsyncConnection) -> AsyncTransaction:
         pause = min(pause * 2, 0.05)
 
 
+def sqlite_error(sql: str, error: sqlite3.Error) -> DBAPIError:
+    """The driver's error as SQLAlchemy raises it (`OperationalError`, `IntegrityError`, …)."""
+    translated = DBAPIError.instance(sql, None, error, sqlite3.Error, hide_parameters=True)
+    assert isinstance(translated, DBAPIError)
+    return translated
+
+
 def _take_over_sqlite_transactions(engine: AsyncEngine) -> None:
     # The sqlite3 module's own transaction handling cannot begin IMMEDIATE transactions;
     # switch it off and emit BEGIN ourselves (the SQLAlchemy-documented recipe).
@@ -176,4 +183,8 @@ def _take_over_sqlite_transactions(engine: AsyncEngine) -> None:
     def _begin(conn: Any) -> None:
         mode = conn.get_execution_options().get("score_begin", "IMMEDIATE")
         # On the driver itself: through SQLAlchemy it costs a statement's execution context.
-        conn.connection.driver_connection.sqlite.execute(f"BEGIN {mode}")
+        sql = f"BEGIN {mode}"
+        try:
+            conn.connection.driver_connection.sqlite.execute(sql)
+        except sqlite3.Error as error:
+            raise sqlite_error(sql, error) from error

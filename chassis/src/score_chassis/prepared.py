@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.expression import Executable, Select
 
-from score_chassis.database import sqlite_of
+from score_chassis.database import sqlite_error, sqlite_of
 
 Params = Mapping[str, Any]
 Processor = Callable[[Any], Any]
@@ -77,7 +76,7 @@ class Prepared:
         try:
             return compiled.rows(driver.execute(compiled.sql, arguments))
         except sqlite3.Error as error:
-            raise _translated(compiled.sql, error) from error
+            raise sqlite_error(compiled.sql, error) from error
 
     async def run_many(self, conn: AsyncConnection, many: Sequence[Params]) -> None:
         """Run a write once per set of parameters (all with the same names)."""
@@ -91,7 +90,7 @@ class Prepared:
         try:
             driver.executemany(compiled.sql, [compiled.arguments(params) for params in many])
         except sqlite3.Error as error:
-            raise _translated(compiled.sql, error) from error
+            raise sqlite_error(compiled.sql, error) from error
 
     def _for(self, dialect: Dialect, params: Params) -> _Compiled:
         names = frozenset(params)
@@ -122,10 +121,3 @@ def _returned(statement: Select[Any] | UpdateBase) -> list[Any]:
     if isinstance(statement, Select):
         return list(statement.selected_columns)
     return list(statement.exported_columns)  # what RETURNING names; none without it
-
-
-def _translated(sql: str, error: sqlite3.Error) -> DBAPIError:
-    """The driver's error as SQLAlchemy would raise it (`IntegrityError`, …)."""
-    translated = DBAPIError.instance(sql, None, error, sqlite3.Error, hide_parameters=True)
-    assert isinstance(translated, DBAPIError)
-    return translated

@@ -148,11 +148,12 @@ async def append(
     `expected_version`. Must run inside the caller's transaction, which also covers any
     read model or idempotency record the caller writes. `loaded`: the caller read the stream
     at that version in this transaction, so the version is not asked again — a writer that
-    appended since is caught all the same, by the unique `(stream_id, version)`.
+    appended since is caught all the same, by the unique `(stream_id, version)`, which also
+    catches any event already in a stream expected to be new (version 0).
     """
     if not new_events:
         return expected_version
-    if not loaded:
+    if not loaded and expected_version > 0:
         actual = await stream_version(conn, stream_id)
         if actual != expected_version:
             raise ConcurrencyError(stream_id, expected_version, actual)
