@@ -119,6 +119,30 @@ _VERSION = Prepared(
 )
 _INSERT_EVENT = Prepared(events.insert().returning(events.c.position))
 _INSERT_OUTBOX = Prepared(outbox.insert())
+_EVENT_COLUMNS = ("event_id", "stream_id", "version", "type", "data", "metadata", "occurred_at")
+
+
+def _inserted_with_its_outbox_row() -> sa.Insert:
+    """On PostgreSQL, an event and its outbox row in one statement (one round trip):
+
+    WITH appended AS (INSERT INTO events … RETURNING position)
+    INSERT INTO outbox (position, subject) SELECT position, :subject FROM appended
+    """
+    appended = (
+        events.insert()
+        .values(
+            {name: sa.bindparam(f"e_{name}", type_=events.c[name].type) for name in _EVENT_COLUMNS}
+        )
+        .returning(events.c.position)
+        .cte("appended")
+    )
+    return outbox.insert().from_select(
+        [outbox.c.position, outbox.c.subject],
+        sa.select(appended.c.position, sa.bindparam("subject", type_=outbox.c.subject.type)),
+    )
+
+
+_INSERT_EVENT_AND_OUTBOX = _inserted_with_its_outbox_row()
 
 
 async def load(conn: AsyncConnection, stream_id: str) -> list[RecordedEvent]:
@@ -176,17 +200,23 @@ async def append(
         for offset, new in enumerate(new_events, start=1)
     ]
     try:
-        # One statement per row: RETURNING across a multi-row insert is not portable.
-        positions = [(await _INSERT_EVENT.rows(conn, row))[0][0] for row in rows]
+        if conn.dialect.name == "postgresql":
+            for row, new in zip(rows, new_events, strict=True):
+                await conn.execute(
+                    _INSERT_EVENT_AND_OUTBOX,
+                    {**{f"e_{name}": row[name] for name in _EVENT_COLUMNS}, "subject": new.subject},
+                )
+        else:  # SQLite: no insert in a WITH; two statements on the driver cost less anyway
+            positions = [(await _INSERT_EVENT.rows(conn, row))[0][0] for row in rows]
+            await _INSERT_OUTBOX.run_many(
+                conn,
+                [
+                    {"position": position, "subject": new.subject}
+                    for position, new in zip(positions, new_events, strict=True)
+                ],
+            )
     except IntegrityError as error:
         raise ConcurrencyError(stream_id, expected_version) from error
-    await _INSERT_OUTBOX.run_many(
-        conn,
-        [
-            {"position": position, "subject": new.subject}
-            for position, new in zip(positions, new_events, strict=True)
-        ],
-    )
     for new in new_events:
         EVENTS_APPENDED.labels(new.event.event_type()).inc()
     return expected_version + len(new_events)
