@@ -147,6 +147,23 @@ async def test_every_indicator_is_always_present(projection_db: Database) -> Non
     assert values["cost_recovery_pct"] is None
 
 
+async def test_a_scope_is_counted_afresh_at_every_read(projection_db: Database) -> None:
+    # The statement counting a scope is kept between reads: the figures must not be.
+    p = Programme()
+    e = p.enterprise(region="la_paz")
+    p.train(e, p.enrol(e))
+    await p.project_into(projection_db)
+    assert (await indicators(projection_db, region="la_paz"))["enterprises_trained"] == 1
+    projected = len(p.events)
+    for region in ("la_paz", "oruro"):
+        e = p.enterprise(region=region)
+        p.train(e, p.enrol(e))
+    await p.project_into(projection_db, order=list(range(projected, len(p.events))))
+    assert (await indicators(projection_db, region="la_paz"))["enterprises_trained"] == 2
+    assert (await indicators(projection_db, region="oruro"))["enterprises_trained"] == 1
+    assert (await indicators(projection_db))["enterprises_trained"] == 3
+
+
 async def test_trained_enterprises_are_distinct_and_participants_summed(
     projection_db: Database,
 ) -> None:

@@ -4,6 +4,7 @@ for one scope: a country, optionally one region, optionally a phase's date windo
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -59,148 +60,213 @@ def percent(numerator: int | Decimal, denominator: int | Decimal) -> float | Non
     return float(value.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 
+def _count(*where: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
+    """How many rows `where` holds."""
+    return sa.func.count().filter(sa.and_(*where))
+
+
+def _sum(column: sa.ColumnElement[Any], *where: sa.ColumnElement[bool]) -> sa.ColumnElement[Any]:
+    """The sum of `column` over the rows `where` holds (all without `where`), 0 over none."""
+    total = sa.func.sum(column)
+    return sa.func.coalesce(total.filter(sa.and_(*where)) if where else total, 0)
+
+
 def _of_enterprises(table: sa.Table, scope: Scope) -> sa.ColumnElement[bool]:
     return sa.and_(
         table.c.enterprise_id == enterprises.c.enterprise_id, scope.enterprise_in_scope()
     )
 
 
-async def compute(conn: AsyncConnection, scope: Scope) -> dict[str, Value]:
-    """Every indicator of the scope; each key is always present."""
-
-    async def one(query: sa.Select[Any]) -> Any:
-        return (await conn.execute(query)).one()
-
-    async def grouped(query: sa.Select[Any]) -> dict[Any, int]:
-        """`SELECT key, count … GROUP BY key` as a mapping."""
-        return {key: int(value) for key, value in (await conn.execute(query)).all()}
-
-    count = sa.func.count
-    total = sa.func.coalesce
-
-    def summed(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
-        return total(sa.func.sum(column), 0)
-
-    registered = await one(
-        sa.select(count()).where(
-            scope.enterprise_in_scope(),
-            enterprises.c.registered_on.is_not(None),
-            scope.within(enterprises.c.registered_on),
-        )
+def _enterprises_counted(scope: Scope) -> sa.Subquery:
+    """Enterprises registered, and enrolled, in the scope."""
+    enrolled = sa.exists().where(
+        enrolments.c.enterprise_id == enterprises.c.enterprise_id,
+        scope.within(enrolments.c.enrolled_on),
     )
-    enrolled = await one(
-        sa.select(count(sa.distinct(enrolments.c.enterprise_id))).where(
-            _of_enterprises(enrolments, scope), scope.within(enrolments.c.enrolled_on)
-        )
-    )
-    in_window = sa.and_(_of_enterprises(trainings, scope), scope.within(trainings.c.trained_on))
-    trained = await one(
+    return (
         sa.select(
-            count(sa.distinct(trainings.c.enterprise_id)),
-            count(sa.distinct(enterprises.c.region)),
-            summed(trainings.c.managers_women),
-            summed(trainings.c.managers_men),
-            summed(trainings.c.workers_women),
-            summed(trainings.c.workers_men),
-        ).where(in_window)
-    )
-    by_channel = await grouped(
-        sa.select(enrolments.c.delivery, count(sa.distinct(trainings.c.enterprise_id)))
-        .where(in_window, enrolments.c.enrolment_id == trainings.c.enrolment_id)
-        .group_by(enrolments.c.delivery)
-    )
-    trained_ids = sa.select(trainings.c.enterprise_id).where(in_window).distinct()
-    benefited = await one(
-        sa.select(summed(enterprises.c.workforce_women), summed(enterprises.c.workforce_men)).where(
-            enterprises.c.enterprise_id.in_(trained_ids)
+            _count(
+                enterprises.c.registered_on.is_not(None),
+                scope.within(enterprises.c.registered_on),
+            ).label("enterprises_registered"),
+            _count(enrolled).label("enterprises_enrolled"),
         )
+        .where(scope.enterprise_in_scope())
+        .subquery()
     )
-    completed_by_module = await grouped(
-        sa.select(completions.c.module, count())
+
+
+PARTICIPANTS = ("managers_women", "managers_men", "workers_women", "workers_men")
+
+
+def _trainings_counted(scope: Scope) -> sa.Subquery:
+    """Enterprises trained in the scope (in all, through each channel, in how many regions),
+    their workforce, and the participants.
+
+    The trainings are read once, gathered by enterprise, and each enterprise is then looked up
+    once: distinct enterprises counted without `count(DISTINCT …)` sorting the trainings, and
+    every figure of the trainings from one pass over them."""
+    delivery = enrolments.c.delivery
+    each = (
+        sa.select(
+            trainings.c.enterprise_id,
+            _count(delivery == "direct").label("direct"),
+            _count(delivery == "partner").label("partner"),
+            *(sa.func.sum(trainings.c[column]).label(column) for column in PARTICIPANTS),
+        )
+        .select_from(
+            trainings.outerjoin(enrolments, enrolments.c.enrolment_id == trainings.c.enrolment_id)
+        )
+        .where(scope.within(trainings.c.trained_on))
+        .group_by(trainings.c.enterprise_id)
+        .subquery()
+    )
+    return (
+        sa.select(
+            sa.func.count().label("enterprises_trained"),
+            _count(each.c.direct > 0).label("enterprises_trained_direct"),
+            _count(each.c.partner > 0).label("enterprises_trained_partner"),
+            sa.func.count(sa.distinct(enterprises.c.region)).label("regions_active"),
+            _sum(enterprises.c.workforce_women).label("employees_benefited_women"),
+            _sum(enterprises.c.workforce_men).label("employees_benefited_men"),
+            *(_sum(each.c[column]).label(column) for column in PARTICIPANTS),
+        )
+        .select_from(each.join(enterprises, enterprises.c.enterprise_id == each.c.enterprise_id))
+        .where(scope.enterprise_in_scope())
+        .subquery()
+    )
+
+
+def _modules_counted(scope: Scope) -> sa.Subquery:
+    return (
+        sa.select(
+            sa.func.count().label("modules_completed"),
+            *(
+                _count(completions.c.module == m).label(f"modules_completed_m{m}")
+                for m in range(1, 6)
+            ),
+        )
         .where(_of_enterprises(completions, scope), scope.within(completions.c.completed_on))
-        .group_by(completions.c.module)
+        .subquery()
     )
-    trainer_sexes = await grouped(
-        sa.select(trainers.c.sex, count())
-        .where(scope.trainer_in_scope(), scope.within(trainers.c.registered_on))
-        .group_by(trainers.c.sex)
+
+
+def _trainers_counted(scope: Scope) -> sa.Subquery:
+    """Trainers registered in the window, and trainers certified in it (whenever registered),
+    by sex."""
+    registered = scope.within(trainers.c.registered_on)
+    certified = sa.exists().where(
+        certifications.c.trainer_id == trainers.c.trainer_id,
+        scope.within(certifications.c.certified_on),
     )
-    certified_sexes = await grouped(
-        sa.select(trainers.c.sex, count(sa.distinct(trainers.c.trainer_id)))
-        .where(
-            scope.trainer_in_scope(),
-            certifications.c.trainer_id == trainers.c.trainer_id,
-            scope.within(certifications.c.certified_on),
+    women, men = trainers.c.sex == "female", trainers.c.sex == "male"
+    return (
+        sa.select(
+            _count(registered, women).label("trainers_trained_women"),
+            _count(registered, men).label("trainers_trained_men"),
+            _count(certified).label("trainers_certified"),
+            _count(certified, women).label("trainers_certified_women"),
+            _count(certified, men).label("trainers_certified_men"),
         )
-        .group_by(trainers.c.sex)
+        .where(scope.trainer_in_scope())
+        .subquery()
     )
-    visit_rows = (
-        await conn.execute(
-            sa.select(visits.c.outcome, count(), summed(visits.c.improvements))
-            .where(_of_enterprises(visits, scope), scope.within(visits.c.on_date))
-            .group_by(visits.c.outcome)
+
+
+def _visits_counted(scope: Scope) -> sa.Subquery:
+    outcome = visits.c.outcome
+    return (
+        sa.select(
+            _count(outcome == "scheduled").label("visits_scheduled"),
+            _count(outcome == "completed").label("visits_completed"),
+            _count(outcome == "cancelled").label("visits_cancelled"),
+            _sum(visits.c.improvements, outcome == "completed").label("improvements_recorded"),
         )
-    ).all()
-    visit_counts = {row[0]: row[1] for row in visit_rows}
-    improvements = sum(row[2] for row in visit_rows if row[0] == "completed")
-    published = await one(
-        sa.select(count()).where(
-            _of_enterprises(case_studies, scope), scope.within(case_studies.c.published_on)
-        )
+        .where(_of_enterprises(visits, scope), scope.within(visits.c.on_date))
+        .subquery()
     )
-    costs = await grouped(
-        sa.select(enrolments.c.module, summed(enrolments.c.cost))
+
+
+def _case_studies_counted(scope: Scope) -> sa.Subquery:
+    return (
+        sa.select(sa.func.count().label("case_studies_published"))
+        .where(_of_enterprises(case_studies, scope), scope.within(case_studies.c.published_on))
+        .subquery()
+    )
+
+
+def _costs_counted(scope: Scope) -> sa.Subquery:
+    """Delivery cost of the enrolments made in the window, Module 1 and the rest."""
+    module_1 = enrolments.c.module == 1
+    return (
+        sa.select(
+            _sum(enrolments.c.cost, module_1).label("cost_module1"),
+            _sum(enrolments.c.cost, sa.not_(module_1)).label("cost_modules2to5"),
+        )
         .where(_of_enterprises(enrolments, scope), scope.within(enrolments.c.enrolled_on))
-        .group_by(enrolments.c.module)
+        .subquery()
     )
-    fees = await grouped(
-        sa.select(enrolments.c.module, summed(payments.c.amount))
+
+
+def _fees_counted(scope: Scope) -> sa.Subquery:
+    """Fees paid in the window, on Module 1 enrolments and on the rest."""
+    module_1 = enrolments.c.module == 1
+    return (
+        sa.select(
+            _sum(payments.c.amount, module_1).label("fees_module1"),
+            _sum(payments.c.amount, sa.not_(module_1)).label("fees_modules2to5"),
+        )
         .where(
             _of_enterprises(payments, scope),
             payments.c.enrolment_id == enrolments.c.enrolment_id,
             scope.within(payments.c.paid_on),
         )
-        .group_by(enrolments.c.module)
+        .subquery()
     )
 
-    women_trainers = trainer_sexes.get("female", 0)
-    men_trainers = trainer_sexes.get("male", 0)
-    trainers_trained = women_trainers + men_trainers
-    fee_m1, fee_rest = fees.get(1, 0), sum(v for m, v in fees.items() if m != 1)
-    cost_m1, cost_rest = costs.get(1, 0), sum(v for m, v in costs.items() if m != 1)
-    return {
-        "enterprises_registered": registered[0],
-        "enterprises_enrolled": enrolled[0],
-        "enterprises_trained": trained[0],
-        "enterprises_trained_direct": by_channel.get("direct", 0),
-        "enterprises_trained_partner": by_channel.get("partner", 0),
-        "modules_completed": sum(completed_by_module.values()),
-        **{f"modules_completed_m{m}": completed_by_module.get(m, 0) for m in range(1, 6)},
-        "participants_trained": int(sum(trained[2:6])),
-        "managers_women": int(trained[2]),
-        "managers_men": int(trained[3]),
-        "workers_women": int(trained[4]),
-        "workers_men": int(trained[5]),
-        "employees_benefited": int(benefited[0] + benefited[1]),
-        "employees_benefited_women": int(benefited[0]),
-        "employees_benefited_men": int(benefited[1]),
+
+@functools.lru_cache(maxsize=1024)
+def _counting(scope: Scope) -> sa.Select[Any]:
+    """One statement counting every figure of `scope`: one row, a column a figure.
+
+    One statement is one round trip to the database, where a busy service waits for its turn
+    at each; and it is built once per scope, as building it costs more than running it on a
+    projection of thousands of facts. The scopes are few: countries, regions and phases.
+    """
+    parts = [
+        _enterprises_counted(scope),
+        _trainings_counted(scope),
+        _modules_counted(scope),
+        _trainers_counted(scope),
+        _visits_counted(scope),
+        _case_studies_counted(scope),
+        _costs_counted(scope),
+        _fees_counted(scope),
+    ]
+    joined: sa.FromClause = parts[0]
+    for part in parts[1:]:
+        joined = joined.join(part, sa.true())  # each is one row
+    return sa.select(*(column for part in parts for column in part.c)).select_from(joined)
+
+
+async def compute(conn: AsyncConnection, scope: Scope) -> dict[str, Value]:
+    """Every indicator of the scope; each key is always present."""
+    row = (await conn.execute(_counting(scope))).one()._mapping
+    n = {figure: int(value) for figure, value in row.items()}  # money too: ten-thousandths
+    trainers_trained = n["trainers_trained_women"] + n["trainers_trained_men"]
+    fees = n["fees_module1"] + n["fees_modules2to5"]
+    costs = n["cost_module1"] + n["cost_modules2to5"]
+    values: dict[str, Value] = {
+        **n,
+        "participants_trained": sum(n[column] for column in PARTICIPANTS),
+        "employees_benefited": n["employees_benefited_women"] + n["employees_benefited_men"],
         "trainers_trained": trainers_trained,
-        "trainers_trained_women": women_trainers,
-        "trainers_trained_men": men_trainers,
-        "trainers_certified": sum(certified_sexes.values()),
-        "trainers_certified_women": certified_sexes.get("female", 0),
-        "trainers_certified_men": certified_sexes.get("male", 0),
-        "women_share_trainers": percent(women_trainers, trainers_trained),
-        "visits_scheduled": visit_counts.get("scheduled", 0),
-        "visits_completed": visit_counts.get("completed", 0),
-        "visits_cancelled": visit_counts.get("cancelled", 0),
-        "improvements_recorded": int(improvements),
-        "case_studies_published": published[0],
-        "regions_active": trained[1],
-        "cost_recovery_pct": percent(fee_m1 + fee_rest, cost_m1 + cost_rest),
-        "cost_recovery_pct_module1": percent(fee_m1, cost_m1),
-        "cost_recovery_pct_modules2to5": percent(fee_rest, cost_rest),
+        "women_share_trainers": percent(n["trainers_trained_women"], trainers_trained),
+        "cost_recovery_pct": percent(fees, costs),
+        "cost_recovery_pct_module1": percent(n["fees_module1"], n["cost_module1"]),
+        "cost_recovery_pct_modules2to5": percent(n["fees_modules2to5"], n["cost_modules2to5"]),
     }
+    return {indicator: values[indicator] for indicator in INDICATORS}
 
 
 INDICATORS: tuple[str, ...] = (
