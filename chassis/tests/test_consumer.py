@@ -3,6 +3,8 @@ messages are dead-lettered, and the consumer carries on."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -10,6 +12,8 @@ from collections.abc import AsyncIterator, Callable, Sequence
 import nats
 import pytest
 import sqlalchemy as sa
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -149,6 +153,28 @@ async def test_a_batch_handler_gets_each_new_event_of_a_batch_once_and_together(
     assert batches == [[first.event_id, second.event_id]]
     assert await count_handled(database, first.event_id) == 1
     assert EVENTS_CONSUMED.labels("test-view", "handled")._value.get() - handled_before == 2
+
+
+async def test_a_consumer_stops_even_if_its_fetch_swallows_the_cancellation(
+    database: Database, nats_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fetching = asyncio.Event()
+
+    async def swallowing(self: object, batch: int, **options: float) -> list[object]:
+        fetching.set()
+        with contextlib.suppress(asyncio.CancelledError):  # as asyncio.wait_for can on 3.11
+            await asyncio.sleep(options["timeout"])
+        raise NatsTimeoutError
+
+    monkeypatch.setattr(JetStreamContext.PullSubscription, "fetch", swallowing)
+    consumer, connection = await run_consumer(database, nats_url, record)
+    try:
+        async with asyncio.timeout(10):
+            await fetching.wait()
+        async with asyncio.timeout(5):
+            await consumer.stop()
+    finally:
+        await connection.close()
 
 
 async def test_an_unparseable_message_is_dead_lettered_and_the_consumer_carries_on(

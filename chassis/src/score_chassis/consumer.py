@@ -24,6 +24,7 @@ import structlog
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import Error as JetStreamError
 from nats.js.errors import NotFoundError
@@ -175,19 +176,28 @@ class IdempotentConsumer:
         await js.add_consumer(spec.name, config)
         pull = await js.pull_subscribe_bind(durable=self.name, stream=spec.name)
         log.info("consumer.started", consumer=self.name, stream=spec.name)
+        fetching = self._fetch(pull)
         try:
             while True:
                 try:
-                    messages = await pull.fetch(self.batch_size, timeout=self.fetch_timeout)
+                    messages = await _fetched(fetching)
                 except (NatsTimeoutError, TimeoutError):
+                    fetching = self._fetch(pull)
                     await self._measure_lag()
                     continue
                 except NotFoundError:
                     raise ConnectionError("consumer vanished") from None
+                # The next batch is on its way while this one is handled: the fetch's round
+                # trip and the database's work overlap. It is handled after this one, in order.
+                fetching = self._fetch(pull)
                 await self.handle_batch(messages)
         finally:
+            _abandon(fetching)
             with contextlib.suppress(Exception):
                 await pull.unsubscribe()
+
+    def _fetch(self, pull: JetStreamContext.PullSubscription) -> asyncio.Task[list[Msg]]:
+        return asyncio.ensure_future(pull.fetch(self.batch_size, timeout=self.fetch_timeout))
 
     async def _restart_if_the_view_was_cleared(self) -> None:
         # The durable's position is only true of the database that handled those messages:
@@ -361,6 +371,22 @@ class IdempotentConsumer:
         # The error text can quote the payload, which holds personal data: keep it in the
         # dead-letter record, out of the logs.
         log.error("consumer.dead_lettered", consumer=self.name, event_id=event_id)
+
+
+async def _fetched(fetching: asyncio.Task[list[Msg]]) -> list[Msg]:
+    """The messages of a fetch, waited for rather than awaited: cancelling the consumer then
+    stops it whatever the fetch does with the cancellation. (Inside, nats-py waits with
+    `asyncio.wait_for`, which on Python 3.11 can swallow one; the consumer would go on, and a
+    rebuild that stops it would wait for ever.)"""
+    await asyncio.wait([fetching])
+    return fetching.result()
+
+
+def _abandon(fetching: asyncio.Task[list[Msg]]) -> None:
+    """Stop a fetch whose messages will not be handled: JetStream delivers them again after
+    `ack_wait`. Whatever it ended with is taken, so that asyncio does not report it."""
+    fetching.cancel()
+    fetching.add_done_callback(lambda task: task.cancelled() or task.exception())
 
 
 def _is_outage(error: Exception) -> bool:
