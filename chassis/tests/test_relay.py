@@ -357,7 +357,17 @@ async def test_nothing_sent_after_a_lost_publish_lands_before_it(
     assert await relay.pending_count() == 4
 
     relay._send = send  # type: ignore[method-assign]
+    reads = 0
+    reconcile = relay.reconcile
+
+    async def counted(stream: str) -> int:
+        nonlocal reads
+        reads += 1
+        return await reconcile(stream)
+
+    relay.reconcile = counted  # type: ignore[method-assign]
     await publish_all(relay)
+    assert reads == 1  # the failed pass left its stream untrusted
     assert await stream_ids(nats_url) == [e.event_id for e in history]
     versions = [
         body["streamversion"] for _, body in await stream_messages(nats_url, "SCORE_ENROLMENT")

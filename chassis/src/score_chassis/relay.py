@@ -343,8 +343,6 @@ class OutboxRelay:
         trusted_until: dict[str, float] = {}
         sent: list[tuple[int, str, asyncio.Future[PubAck]]] = []
         last_sent: dict[str, str] = {}  # by stream, the id of the event this pass sent last
-        published: list[tuple[int, str, PubAck]] = []
-        failure: BaseException | None = None
         streams: dict[str, _Stream | None] = {}  # by subject, for this pass
         try:
             for event, subject in batch:
@@ -366,11 +364,11 @@ class OutboxRelay:
         finally:
             published, failure = await self._acknowledged(sent)
             whole = await self._forget(published)
-        for name in whole & trusted_until.keys():
-            self._streams[name].trusted_until = started + self._streams[name].trust_seconds
         EVENTS_PUBLISHED.inc(len(published))
         if failure is not None:
-            raise failure
+            raise failure  # the streams of the pass stay untrusted: they are read before long
+        for name in whole & trusted_until.keys():
+            self._streams[name].trusted_until = started + self._streams[name].trust_seconds
         return len(published)
 
     async def _pending(self) -> list[tuple[RecordedEvent, str]]:
