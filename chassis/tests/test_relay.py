@@ -507,3 +507,15 @@ def test_the_checkpoint_moves_over_the_relays_own_messages_only() -> None:
     assert checkpoint_after(10, [ack(11), ack(13)]) == (11, False)
     # A new message at or below the checkpoint: the stream was made again.
     assert checkpoint_after(10, [ack(1), ack(2)]) == (10, False)
+
+
+async def test_a_relay_woken_as_it_is_stopped_stops(
+    database: Database, connection: NatsConnection
+) -> None:
+    relay = OutboxRelay(database, connection, poll_seconds=10)
+    relay.start()
+    await asyncio.sleep(0.5)  # idle: nothing to publish
+    relay.notify()  # the wakeup is under way when the stop comes
+    stopping = asyncio.create_task(relay.stop())
+    stopped, _ = await asyncio.wait([stopping], timeout=5)
+    assert stopped, "the relay went on"

@@ -319,8 +319,11 @@ class OutboxRelay:
                     await conn.invalidate()
 
     async def _sleep_or_wakeup(self, seconds: float) -> None:
+        # Not asyncio.wait_for: on Python 3.11 it can swallow a cancellation that comes as the
+        # event is set, and `stop` then waits for ever.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wakeup.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._wakeup.wait()
         self._wakeup.clear()
 
     async def publish_pending(self) -> int:
@@ -366,7 +369,7 @@ class OutboxRelay:
             whole = await self._forget(published)
         EVENTS_PUBLISHED.inc(len(published))
         if failure is not None:
-            raise failure  # the streams of the pass stay untrusted: they are read before long
+            raise failure  # its streams stay untrusted: each is read before it is sent to again
         for name in whole & trusted_until.keys():
             self._streams[name].trusted_until = started + self._streams[name].trust_seconds
         return len(published)
