@@ -3,19 +3,24 @@ messages are dead-lettered, and the consumer carries on."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import nats
 import pytest
 import sqlalchemy as sa
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from score_chassis.consumer import IdempotentConsumer, Subscription
+from score_chassis.consumer import BatchHandler, IdempotentConsumer, Subscription
 from score_chassis.database import Database
 from score_chassis.jetstream import NatsConnection, ensure_stream
+from score_chassis.metrics import EVENTS_CONSUMED
 from score_chassis.relay import envelope_json
 from score_chassis.store import RecordedEvent
 from score_chassis.tables import dead_letters
@@ -123,6 +128,53 @@ async def test_an_event_delivered_twice_is_handled_once(
     await wait_for(lambda: consumer.lag == 0, within=10)
     assert await count_handled(database, event.event_id) == 1
     assert await count_handled(database) == 2
+
+
+async def test_a_batch_handler_gets_each_new_event_of_a_batch_once_and_together(
+    database: Database, nats_url: str, publish: Callable[..., object]
+) -> None:
+    first, second = recorded(11), recorded(12)
+    for event in (first, first, second):  # in the stream before the consumer starts: one batch
+        await publish(envelope_json(event))  # type: ignore[operator]
+    batches: list[list[str]] = []
+
+    async def record_all(conn: AsyncConnection, envelopes: Sequence[Envelope[Event]]) -> None:
+        batches.append([envelope.id for envelope in envelopes])
+        for envelope in envelopes:
+            await record(conn, envelope)
+
+    handled_before = EVENTS_CONSUMED.labels("test-view", "handled")._value.get()
+    consumer, connection = await run_consumer(database, nats_url, BatchHandler(record_all))
+    try:
+        await wait_for(lambda: consumer.lag == 0, within=10)
+    finally:
+        await consumer.stop()
+        await connection.close()
+    assert batches == [[first.event_id, second.event_id]]
+    assert await count_handled(database, first.event_id) == 1
+    assert EVENTS_CONSUMED.labels("test-view", "handled")._value.get() - handled_before == 2
+
+
+async def test_a_consumer_stops_even_if_its_fetch_swallows_the_cancellation(
+    database: Database, nats_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fetching = asyncio.Event()
+
+    async def swallowing(self: object, batch: int, **options: float) -> list[object]:
+        fetching.set()
+        with contextlib.suppress(asyncio.CancelledError):  # as asyncio.wait_for can on 3.11
+            await asyncio.sleep(options["timeout"])
+        raise NatsTimeoutError
+
+    monkeypatch.setattr(JetStreamContext.PullSubscription, "fetch", swallowing)
+    consumer, connection = await run_consumer(database, nats_url, record)
+    try:
+        async with asyncio.timeout(10):
+            await fetching.wait()
+        async with asyncio.timeout(5):
+            await consumer.stop()
+    finally:
+        await connection.close()
 
 
 async def test_an_unparseable_message_is_dead_lettered_and_the_consumer_carries_on(

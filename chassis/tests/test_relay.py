@@ -30,7 +30,7 @@ from score_chassis.jetstream import (
 )
 from score_chassis.relay import RELAY_LOCK_KEY, OutboxRelay, checkpoint_after
 from score_chassis.store import NewEvent, RecordedEvent
-from score_contracts.events import EnterpriseRegistered, Headcount
+from score_contracts.events import EnterpriseDetailsCorrected, EnterpriseRegistered, Headcount
 from score_contracts.subjects import STREAMS, subject_for
 from score_testing.nats import NatsServer
 from score_testing.streams import stream_messages, wait_for
@@ -297,31 +297,82 @@ async def _count(nats_url: str, expected: int) -> bool:
     return len(await stream_ids(nats_url)) == expected
 
 
+def never_acknowledged() -> asyncio.Future[PubAck]:
+    return asyncio.get_running_loop().create_future()
+
+
 async def test_an_event_stored_though_its_ack_was_lost_is_not_published_again(
     database: Database, connection: NatsConnection, nats_url: str
 ) -> None:
     await forget_the_window(connection)
     events = [registered(n) for n in range(5)]
     await append(database, *events)
-    relay = OutboxRelay(database, connection)
-    publish = relay._publish
+    relay = OutboxRelay(database, connection, publish_timeout=0.5)
+    send = relay._send
     lost = {events[2].event_id}
 
-    async def ack_lost(event: RecordedEvent, subject: str) -> PubAck | None:
-        ack = await publish(event, subject)
-        if event.event_id in lost:
-            lost.clear()
-            raise NatsTimeoutError  # JetStream stored it; its answer never came
-        return ack
+    async def ack_lost(event: RecordedEvent, subject: str, *, after: str | None) -> Any:
+        ack = await send(event, subject, after=after)
+        # JetStream stores the lost one; its answer never comes.
+        return never_acknowledged() if event.event_id in lost else ack
 
-    relay._publish = ack_lost  # type: ignore[assignment,method-assign]
+    relay._send = ack_lost  # type: ignore[method-assign]
     with pytest.raises(NatsTimeoutError):
         await relay.publish_pending()
-    assert await relay.pending_count() == 3
+    assert await relay.pending_count() == 1  # every event acknowledged has left the outbox
 
+    relay._send = send  # type: ignore[method-assign]
     await outlive_the_window()
     await publish_all(relay)
     assert await stream_ids(nats_url) == [e.event_id for e in events]
+
+
+async def test_nothing_sent_after_a_lost_publish_lands_before_it(
+    database: Database, connection: NatsConnection, nats_url: str
+) -> None:
+    # One aggregate's history, sent in one pass; its third event is lost on the way (as when
+    # the connection drops and nats-py sends the later ones after reconnecting).
+    history = [registered(0)] + [
+        NewEvent(
+            EnterpriseDetailsCorrected(enterprise_id="ent-0", workforce=Headcount(women=n, men=n)),
+            subject_for(EnterpriseDetailsCorrected, "bo", "santa_cruz"),
+        )
+        for n in range(1, 6)
+    ]
+    async with database.transaction() as conn:
+        await store.append(conn, "enterprise/ent-0", 0, history, source=SOURCE)
+    relay = OutboxRelay(database, connection, publish_timeout=0.5)
+    send = relay._send
+    lost = history[2].event_id
+
+    async def losing(event: RecordedEvent, subject: str, *, after: str | None) -> Any:
+        if event.event_id == lost:
+            return never_acknowledged()
+        return await send(event, subject, after=after)
+
+    relay._send = losing  # type: ignore[method-assign]
+    with pytest.raises(NatsTimeoutError):
+        await relay.publish_pending()
+    assert await stream_ids(nats_url) == [e.event_id for e in history[:2]]
+    assert await relay.pending_count() == 4
+
+    relay._send = send  # type: ignore[method-assign]
+    reads = 0
+    reconcile = relay.reconcile
+
+    async def counted(stream: str) -> int:
+        nonlocal reads
+        reads += 1
+        return await reconcile(stream)
+
+    relay.reconcile = counted  # type: ignore[method-assign]
+    await publish_all(relay)
+    assert reads == 1  # the failed pass left its stream untrusted
+    assert await stream_ids(nats_url) == [e.event_id for e in history]
+    versions = [
+        body["streamversion"] for _, body in await stream_messages(nats_url, "SCORE_ENROLMENT")
+    ]
+    assert versions == [1, 2, 3, 4, 5, 6]
 
 
 async def test_a_stream_made_again_is_read_from_its_start(
@@ -394,7 +445,7 @@ async def test_a_relay_idle_past_the_duplicate_window_learns_what_another_publis
     assert await stream_ids(nats_url) == [first.event_id, second.event_id]
 
 
-async def test_the_steady_state_costs_one_request_to_nats_per_event(
+async def test_the_steady_state_costs_one_message_to_nats_per_event(
     database: Database, connection: NatsConnection
 ) -> None:
     relay = OutboxRelay(database, connection, batch_size=7)
@@ -402,8 +453,8 @@ async def test_the_steady_state_costs_one_request_to_nats_per_event(
     await publish_all(relay)  # the first pass reads the stream: it has just started
 
     client = connection.client
-    calls: list[str] = []  # every request (a JetStream API call or a publish) and subscription
-    request, subscribe = client.request, client.subscribe
+    calls: list[str] = []  # every request (a JetStream API call), publish and subscription
+    request, publish, subscribe = client.request, client.publish, client.subscribe
 
     def counted(name: str, call: Any) -> Any:
         def counting(subject: str, *args: Any, **kwargs: Any) -> Any:
@@ -413,6 +464,7 @@ async def test_the_steady_state_costs_one_request_to_nats_per_event(
         return counting
 
     client.request = counted("request", request)  # type: ignore[method-assign]
+    client.publish = counted("publish", publish)  # type: ignore[method-assign]
     client.subscribe = counted("subscribe", subscribe)  # type: ignore[method-assign]
     events = [registered(n) for n in range(1, 21)]
     try:
@@ -420,8 +472,8 @@ async def test_the_steady_state_costs_one_request_to_nats_per_event(
             await append(database, *chunk)
             await publish_all(relay)
     finally:
-        del client.request, client.subscribe
-    assert calls == [f"request {e.subject}" for e in events]
+        del client.request, client.publish, client.subscribe
+    assert calls == [f"publish {e.subject}" for e in events]
     assert (await connection.jetstream.stream_info("SCORE_ENROLMENT")).state.consumer_count == 0
 
 
@@ -455,3 +507,15 @@ def test_the_checkpoint_moves_over_the_relays_own_messages_only() -> None:
     assert checkpoint_after(10, [ack(11), ack(13)]) == (11, False)
     # A new message at or below the checkpoint: the stream was made again.
     assert checkpoint_after(10, [ack(1), ack(2)]) == (10, False)
+
+
+async def test_a_relay_woken_as_it_is_stopped_stops(
+    database: Database, connection: NatsConnection
+) -> None:
+    relay = OutboxRelay(database, connection, poll_seconds=10)
+    relay.start()
+    await asyncio.sleep(0.5)  # idle: nothing to publish
+    relay.notify()  # the wakeup is under way when the stop comes
+    stopping = asyncio.create_task(relay.stop())
+    stopped, _ = await asyncio.wait([stopping], timeout=5)
+    assert stopped, "the relay went on"

@@ -24,6 +24,7 @@ import structlog
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import Error as JetStreamError
 from nats.js.errors import NotFoundError
@@ -45,6 +46,20 @@ log = get_logger(__name__)
 
 Handler = Callable[[AsyncConnection, Envelope[Event]], Awaitable[None]]
 ClearView = Callable[[AsyncConnection], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchHandler:
+    """A handler that applies the new events of a batch at once, with a few statements for all
+    of them rather than some for each (a projection catching up reads thousands a second).
+
+    Called with one event, it applies that one: it is a `Handler` too.
+    """
+
+    apply: Callable[[AsyncConnection, Sequence[Envelope[Event]]], Awaitable[None]]
+
+    async def __call__(self, conn: AsyncConnection, envelope: Envelope[Event]) -> None:
+        await self.apply(conn, [envelope])
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,19 +176,28 @@ class IdempotentConsumer:
         await js.add_consumer(spec.name, config)
         pull = await js.pull_subscribe_bind(durable=self.name, stream=spec.name)
         log.info("consumer.started", consumer=self.name, stream=spec.name)
+        fetching = self._fetch(pull)
         try:
             while True:
                 try:
-                    messages = await pull.fetch(self.batch_size, timeout=self.fetch_timeout)
+                    messages = await _fetched(fetching)
                 except (NatsTimeoutError, TimeoutError):
+                    fetching = self._fetch(pull)
                     await self._measure_lag()
                     continue
                 except NotFoundError:
                     raise ConnectionError("consumer vanished") from None
+                # The next batch is on its way while this one is handled: the fetch's round
+                # trip and the database's work overlap. It is handled after this one, in order.
+                fetching = self._fetch(pull)
                 await self.handle_batch(messages)
         finally:
+            _abandon(fetching)
             with contextlib.suppress(Exception):
                 await pull.unsubscribe()
+
+    def _fetch(self, pull: JetStreamContext.PullSubscription) -> asyncio.Task[list[Msg]]:
+        return asyncio.ensure_future(pull.fetch(self.batch_size, timeout=self.fetch_timeout))
 
     async def _restart_if_the_view_was_cleared(self) -> None:
         # The durable's position is only true of the database that handled those messages:
@@ -249,7 +273,7 @@ class IdempotentConsumer:
             return
         try:
             async with self.database.transaction() as conn:
-                await self._apply(conn, [envelope for _msg, envelope in parsed])
+                handled = await self._apply(conn, [envelope for _msg, envelope in parsed])
         except Exception:  # one bad event must not hold back the others: isolate it
             log.warning("consumer.batch_failed", consumer=self.name, size=len(parsed))
             for msg, envelope in parsed:
@@ -257,12 +281,12 @@ class IdempotentConsumer:
             return
         for msg, _envelope in parsed:
             await msg.ack()
-        EVENTS_CONSUMED.labels(self.name, "handled").inc(len(parsed))
+        EVENTS_CONSUMED.labels(self.name, "handled").inc(handled)
 
     async def _handle_one(self, msg: Msg, envelope: Envelope[Event]) -> None:
         try:
             async with self.database.transaction() as conn:
-                await self._apply(conn, [envelope])
+                handled = await self._apply(conn, [envelope])
         except Exception as error:
             deliveries = msg.metadata.num_delivered or 1
             log.warning(
@@ -283,13 +307,15 @@ class IdempotentConsumer:
                 await msg.nak(delay=min(2.0**deliveries, 30.0))
             return
         await msg.ack()
-        EVENTS_CONSUMED.labels(self.name, "handled").inc()
+        EVENTS_CONSUMED.labels(self.name, "handled").inc(handled)
 
-    async def _apply(self, conn: AsyncConnection, envelopes: Sequence[Envelope[Event]]) -> None:
+    async def _apply(self, conn: AsyncConnection, envelopes: Sequence[Envelope[Event]]) -> int:
         """Handle the events not yet in the inbox, and add them to it: one transaction.
+        Returns how many were new.
 
         The inbox is read and written once per batch rather than per event: on SQLite each
-        statement is a round trip to the database thread, and these are half of them.
+        statement is a round trip to the database thread, and these are half of them. A
+        `BatchHandler` gets the new events together, for the same reason.
         """
         ids = [envelope.id for envelope in envelopes]
         seen = set(
@@ -301,21 +327,28 @@ class IdempotentConsumer:
                 )
             ).scalars()
         )
-        handled: list[str] = []
+        new: list[Envelope[Event]] = []
         for envelope in envelopes:
             if envelope.id in seen:  # handled before, or earlier in this very batch
                 EVENTS_CONSUMED.labels(self.name, "duplicate").inc()
                 continue
-            with bound_event(envelope):
-                await self.subscription.handler(conn, envelope)
             seen.add(envelope.id)
-            handled.append(envelope.id)
-        if handled:
-            now = dt.datetime.now(dt.UTC)
-            await conn.execute(
-                inbox.insert(),
-                [{"consumer": self.name, "event_id": i, "processed_at": now} for i in handled],
-            )
+            new.append(envelope)
+        if not new:
+            return 0
+        handler = self.subscription.handler
+        if isinstance(handler, BatchHandler):
+            await handler.apply(conn, new)
+        else:
+            for envelope in new:
+                with bound_event(envelope):
+                    await handler(conn, envelope)
+        now = dt.datetime.now(dt.UTC)
+        await conn.execute(
+            inbox.insert(),
+            [{"consumer": self.name, "event_id": e.id, "processed_at": now} for e in new],
+        )
+        return len(new)
 
     async def _dead_letter(self, msg: Msg, error: str, *, event_id: str | None = None) -> None:
         metadata = msg.metadata
@@ -338,6 +371,22 @@ class IdempotentConsumer:
         # The error text can quote the payload, which holds personal data: keep it in the
         # dead-letter record, out of the logs.
         log.error("consumer.dead_lettered", consumer=self.name, event_id=event_id)
+
+
+async def _fetched(fetching: asyncio.Task[list[Msg]]) -> list[Msg]:
+    """The messages of a fetch, waited for rather than awaited: cancelling the consumer then
+    stops it whatever the fetch does with the cancellation. (Inside, nats-py waits with
+    `asyncio.wait_for`, which on Python 3.11 can swallow one; the consumer would go on, and a
+    rebuild that stops it would wait for ever.)"""
+    await asyncio.wait([fetching])
+    return fetching.result()
+
+
+def _abandon(fetching: asyncio.Task[list[Msg]]) -> None:
+    """Stop a fetch whose messages will not be handled: JetStream delivers them again after
+    `ack_wait`. Whatever it ended with is taken, so that asyncio does not report it."""
+    fetching.cancel()
+    fetching.add_done_callback(lambda task: task.cancelled() or task.exception())
 
 
 def _is_outage(error: Exception) -> bool:

@@ -67,6 +67,7 @@ class NatsConnection:
         self.name = name
         self.ready = asyncio.Event()
         self._client: Client | None = None
+        self._jetstream: JetStreamContext | None = None
         self._task: asyncio.Task[None] | None = None
         self._on_connect: list[Any] = []
 
@@ -78,7 +79,11 @@ class NatsConnection:
 
     @property
     def jetstream(self) -> JetStreamContext:
-        return self.client.jetstream()
+        """One context for the connection's life: its asynchronous publishes share one
+        subscription for their acks, which each new context would make again."""
+        if self._jetstream is None:
+            self._jetstream = self.client.jetstream()
+        return self._jetstream
 
     @property
     def connected(self) -> bool:

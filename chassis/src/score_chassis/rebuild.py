@@ -217,10 +217,11 @@ class Rebuilds:
                 busy = await self._follow()
             except Exception as error:  # the database, most likely: try again
                 log.warning("view.rebuild_watch_failed", error=describe(error))
+            # Not asyncio.wait_for: on Python 3.11 it can swallow a cancellation that comes as
+            # the event is set, and `stop` then waits for ever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._wake.wait(), self.poll_seconds if busy else self.idle_poll_seconds
-                )
+                async with asyncio.timeout(self.poll_seconds if busy else self.idle_poll_seconds):
+                    await self._wake.wait()
 
     async def _follow(self) -> bool:
         """One look at every rebuild under way; returns whether there is any."""

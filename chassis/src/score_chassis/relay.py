@@ -17,8 +17,15 @@ the checkpoint and forgets the pending events already there before publishing to
 reads the stream's contents, not store positions, so it cannot skip an event never published.
 In the steady state this costs one UPDATE per batch and nothing on NATS.
 
-Events are published one at a time in position order, so the events of one aggregate reach
-the stream in version order.
+Events are published in position order on one connection, many awaiting their acks at once.
+NATS delivers one connection's messages in order and JetStream stores them in the order it
+gets them, but a message can be lost or refused while the ones after it are stored (a
+connection lost mid-batch, whose later publishes nats-py sends after reconnecting; a storage
+error): its retry would land after a later event of its aggregate. So each publish of a pass
+but the first to a stream says which event must be the stream's last (`Nats-Expected-Last-Msg-Id`,
+the previous one sent to it): JetStream refuses it otherwise, and every later one with it. What
+the stream holds of a pass is therefore always a prefix of what the pass sent to it, and the
+events of one aggregate reach the stream in version order.
 """
 
 from __future__ import annotations
@@ -30,14 +37,14 @@ import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
 from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, PubAck
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, Header, PubAck
 from nats.js.errors import Error as JetStreamError
 from nats.js.errors import NoStreamResponseError, NotFoundError
 
@@ -62,6 +69,8 @@ _DEFAULT_DUPLICATE_WINDOW = 120.0
 _READ_CHUNK = 500
 # How far the clock of a service may be from that of NATS, for `republish`'s reading.
 _CLOCK_SKEW = dt.timedelta(minutes=15)
+# Made once: `json.dumps` with options makes an encoder per call, a cost per event published.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 def envelope_json(event: RecordedEvent) -> bytes:
@@ -82,7 +91,7 @@ def envelope_json(event: RecordedEvent) -> bytes:
         # The public streams never carry personal data (ADR 011).
         "data": model.public_data(event.data) if model else event.data,
     }
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    return _COMPACT_JSON.encode(body).encode()
 
 
 def headers_for(event: RecordedEvent) -> dict[str, str]:
@@ -106,6 +115,11 @@ def checkpoint_after(checkpoint: int, acks: Iterable[PubAck]) -> tuple[int, bool
     while reached + 1 in sequences:
         reached += 1
     return reached, reached >= max(sequences, default=checkpoint)
+
+
+def _json(value: Any) -> Any:
+    """A JSON column as the driver gives it: text from SQLite, already decoded by asyncpg."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def _subject_matches(pattern: str, subject: str) -> bool:
@@ -305,8 +319,11 @@ class OutboxRelay:
                     await conn.invalidate()
 
     async def _sleep_or_wakeup(self, seconds: float) -> None:
+        # Not asyncio.wait_for: on Python 3.11 it can swallow a cancellation that comes as the
+        # event is set, and `stop` then waits for ever.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wakeup.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._wakeup.wait()
         self._wakeup.clear()
 
     async def publish_pending(self) -> int:
@@ -327,12 +344,16 @@ class OutboxRelay:
             return 0
         started = time.monotonic()
         trusted_until: dict[str, float] = {}
-        published: list[tuple[int, str, PubAck]] = []
+        sent: list[tuple[int, str, asyncio.Future[PubAck]]] = []
+        last_sent: dict[str, str] = {}  # by stream, the id of the event this pass sent last
+        streams: dict[str, _Stream | None] = {}  # by subject, for this pass
         try:
             for event, subject in batch:
-                stream = self._stream_taking(subject)
+                if subject not in streams:
+                    streams[subject] = self._stream_taking(subject)
+                stream = streams[subject]
                 if stream is None:
-                    if published:
+                    if sent:
                         break
                     raise NoStreamResponseError  # no stream takes the subject
                 if stream.name not in trusted_until:
@@ -340,13 +361,17 @@ class OutboxRelay:
                     stream.trusted_until = 0.0  # until this pass has its acks and its delete
                 if time.monotonic() >= trusted_until[stream.name]:
                     break  # the trust ran out: the rest waits until the stream is read
-                ack = await self._publish(event, subject)
-                published.append((event.position, stream.name, ack))
+                ack = await self._send(event, subject, after=last_sent.get(stream.name))
+                sent.append((event.position, stream.name, ack))
+                last_sent[stream.name] = event.event_id
         finally:
+            published, failure = await self._acknowledged(sent)
             whole = await self._forget(published)
+        EVENTS_PUBLISHED.inc(len(published))
+        if failure is not None:
+            raise failure  # its streams stay untrusted: each is read before it is sent to again
         for name in whole & trusted_until.keys():
             self._streams[name].trusted_until = started + self._streams[name].trust_seconds
-        EVENTS_PUBLISHED.inc(len(published))
         return len(published)
 
     async def _pending(self) -> list[tuple[RecordedEvent, str]]:
@@ -358,16 +383,26 @@ class OutboxRelay:
                     events.c.stream_id,
                     events.c.version,
                     events.c.type,
-                    events.c.data,
-                    events.c.metadata,
+                    # Decoded below: SQLAlchemy's decoding of SQLite's JSON text took longer
+                    # than anything else the relay does with an event.
+                    sa.type_coerce(events.c.data, sa.Text).label("data"),
+                    sa.type_coerce(events.c.metadata, sa.Text).label("metadata"),
                     events.c.occurred_at,
                     outbox.c.subject,
                 )
                 .join(outbox, outbox.c.position == events.c.position)
-                .order_by(events.c.position)
+                # By the outbox's key: ordered by the events' one, SQLite walks the events from
+                # the first, published or not, and a backlog takes time quadratic in its size.
+                .order_by(outbox.c.position)
                 .limit(self.batch_size)
             )
-            return [(row_to_event(row), row.subject) for row in result]
+            return [
+                (
+                    replace(row_to_event(row), data=_json(row.data), metadata=_json(row.metadata)),
+                    row.subject,
+                )
+                for row in result
+            ]
 
     async def _publish(self, event: RecordedEvent, subject: str) -> PubAck:
         ack: PubAck = await self.nats.jetstream.publish(
@@ -377,6 +412,41 @@ class OutboxRelay:
             headers=headers_for(event),
         )
         return ack
+
+    async def _send(
+        self, event: RecordedEvent, subject: str, *, after: str | None
+    ) -> asyncio.Future[PubAck]:
+        """Publish without waiting for the ack; `after` is the event the stream must end with."""
+        headers = headers_for(event)
+        if after is not None:
+            headers[Header.EXPECTED_LAST_MSG_ID.value] = after
+        return await self.nats.jetstream.publish_async(
+            subject, envelope_json(event), headers=headers
+        )
+
+    async def _acknowledged(
+        self, sent: Sequence[tuple[int, str, asyncio.Future[PubAck]]]
+    ) -> tuple[list[tuple[int, str, PubAck]], BaseException | None]:
+        """Wait for the acks of a pass: those that came, and the first failure if any.
+
+        An ack that does not come within `publish_timeout` is a failure: its event stays
+        pending, though it may be stored, and the stream is read before it is published again.
+        """
+        if not sent:
+            return [], None
+        _, late = await asyncio.wait([ack for _, _, ack in sent], timeout=self.publish_timeout)
+        for ack in late:
+            ack.cancel()
+        acked: list[tuple[int, str, PubAck]] = []
+        failure: BaseException | None = None
+        for position, name, ack in sent:
+            if ack.cancelled():
+                failure = failure or NatsTimeoutError()
+            elif (error := ack.exception()) is not None:
+                failure = failure or error
+            else:
+                acked.append((position, name, ack.result()))
+        return acked, failure
 
     async def _forget(self, published: Sequence[tuple[int, str, PubAck]]) -> set[str]:
         """Delete the published rows and move the checkpoints, in one transaction.

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from score_chassis.database import Database
+from score_contracts.envelope import Envelope
 from score_contracts.events import (
     CaseStudyPublished,
     EnterpriseDetailsCorrected,
@@ -31,7 +32,7 @@ from score_contracts.events import (
 )
 from score_contracts.examples import example_envelope
 from score_indicators.indicators import INDICATORS, Scope, compute
-from score_indicators.projection import project
+from score_indicators.projection import clear, project, project_all
 
 PHASE_3 = (dt.date(2017, 11, 1), dt.date(2019, 11, 30))
 BEFORE = dt.date(2016, 6, 1)
@@ -125,6 +126,9 @@ class Programme:
             )
         )
         return trainer_id
+
+    def envelopes(self) -> list[Envelope[Event]]:
+        return [example_envelope(event, stream_version=v) for event, v in self.events]
 
     async def project_into(self, db: Database, order: list[int] | None = None) -> None:
         order = order if order is not None else list(range(len(self.events)))
@@ -374,3 +378,26 @@ async def test_the_order_events_arrive_in_does_not_change_any_indicator(
     assert values["employees_benefited"] == 3 * 55
     assert values["regions_active"] == 3
     assert values["enterprises_trained"] == 3
+
+
+async def test_a_history_projected_in_one_batch_counts_what_it_does_event_by_event(
+    projection_db: Database,
+) -> None:
+    p = Programme()
+    for region in ("la_paz", "oruro"):
+        e = p.enterprise(region=region, women=12, men=40)
+        enrolment = p.enrol(e)
+        p.train(e, enrolment, on=DURING)
+        p.add(EnterpriseDetailsCorrected(enterprise_id=e, workforce=Headcount(women=15, men=40)))
+        p.add(EnterpriseDetailsCorrected(enterprise_id=e, workforce=Headcount(women=16, men=44)))
+    p.trainer("female")
+    envelopes = p.envelopes()
+    async with projection_db.transaction() as conn:
+        # The newest correction first: a batch is written by kind of fact, not in order.
+        await project_all(conn, [envelopes[4], *envelopes[:4], *envelopes[5:]])
+    in_one_batch = await indicators(projection_db)
+    async with projection_db.transaction() as conn:
+        await clear(conn)
+    await p.project_into(projection_db)
+    assert in_one_batch == await indicators(projection_db)
+    assert in_one_batch["employees_benefited"] == 2 * 60
