@@ -519,3 +519,24 @@ async def test_a_relay_woken_as_it_is_stopped_stops(
     stopping = asyncio.create_task(relay.stop())
     stopped, _ = await asyncio.wait([stopping], timeout=5)
     assert stopped, "the relay went on"
+
+
+async def test_a_relay_stops_though_a_publish_turns_its_cancellation_into_an_error(
+    database: Database, connection: NatsConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As a client library may: the cancellation of a wait for an ack comes out as a timeout,
+    # which the relay takes for a failed pass, and it would go on relaying.
+    async def swallowing() -> int:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            raise TimeoutError from None
+        return 0
+
+    relay = OutboxRelay(database, connection, poll_seconds=0.05)
+    monkeypatch.setattr(relay, "publish_pending", swallowing)
+    relay.start()
+    await asyncio.sleep(0.3)  # in a publish
+    stopping = asyncio.create_task(relay.stop())
+    stopped, _ = await asyncio.wait([stopping], timeout=5)
+    assert stopped, "the relay went on"

@@ -238,6 +238,7 @@ class OutboxRelay:
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._streams: dict[str, _Stream] = {}
 
     def notify(self) -> None:
@@ -248,6 +249,11 @@ class OutboxRelay:
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
 
     async def stop(self) -> None:
+        # The flag as well as the cancellation: a cancellation that a library turns into an
+        # error it raises (a publish's timeout, say) is caught as that error, and the loop
+        # would go on for ever; the flag ends it at its next turn.
+        self._stopping = True
+        self._wakeup.set()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -267,7 +273,7 @@ class OutboxRelay:
     async def _run(self) -> None:
         # The relay never gives up: whatever fails (NATS, the database), it waits and goes
         # on, the outbox keeping everything until then.
-        while True:
+        while not self._stopping:
             try:
                 async with self._leadership():
                     await self._relay()
@@ -279,7 +285,7 @@ class OutboxRelay:
     async def _relay(self) -> None:
         # A new leader knows nothing of what the one before it published: it reads the streams.
         self._streams.clear()
-        while True:
+        while not self._stopping:
             await self.nats.ready.wait()
             try:
                 published = await self.publish_pending()
