@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
+import multiprocessing
 import time
 import uuid
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from typing import Any
 
 import httpx
@@ -195,45 +198,67 @@ def _visible_at(
     return latencies, unseen
 
 
-async def measure(
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A command answered 201: its kind, its place in the load, and when the answer arrived."""
+
+    kind: str
+    n: int
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Sending:
+    """What the sender did: the commands answered 201, and the counts of the rest."""
+
+    answers: list[Answer]
+    sent: int
+    skipped: int
+    failed: int
+    seconds: float
+
+
+# The sender and the pollers each run in a process of their own, so that neither's event loop
+# holds up the other's: a 201 is timed when it arrives and a poll when it is answered, not when
+# a shared loop gets round to it. They time on `time.monotonic()`, CLOCK_MONOTONIC, which is one
+# clock for every process of the machine, so the parent can set their times side by side.
+#
+# The parent and a child speak over a pipe: the child says "ready" once its connections are
+# open; the parent answers with the instant to start at. The sender then sends its `Sending`;
+# a poller, told what counts to wait for and until when, sends its polls.
+
+
+def _sender(
+    conn: Connection,
     enrolment_url: str,
-    indicators_url: str,
     token: str,
-    *,
     rate: float,
     seconds: float,
-    enterprises: int,
-    settle_seconds: float = 30.0,
-) -> Freshness:
+    targets: list[tuple[str, str]],
+) -> None:
+    conn.send(asyncio.run(_sending(conn, enrolment_url, token, rate, seconds, targets)))
+
+
+async def _sending(
+    conn: Connection,
+    enrolment_url: str,
+    token: str,
+    rate: float,
+    seconds: float,
+    targets: list[tuple[str, str]],
+) -> Sending:
     headers = {"Authorization": f"Bearer {token}"}
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    async with (
-        httpx.AsyncClient(headers=headers, timeout=30.0, trust_env=False, limits=limits) as client,
-        httpx.AsyncClient(headers=headers, timeout=30.0, trust_env=False) as reader,
-    ):
-        targets = await enrolled_enterprises(client, enrolment_url, enterprises)
-        registered_before, participants_before = await settled_counts(
-            reader, indicators_url, registered=enterprises
-        )
-        result = Freshness(rate=rate, seconds=seconds)
-        answered: dict[str, list[float]] = {"registration": [], "training": []}
-        polls: list[Poll] = []
-        stop_polling = asyncio.Event()
-
-        async def poll() -> None:
-            while not stop_polling.is_set():
-                asked = time.perf_counter()
-                try:
-                    registered, participants = await indicator_counts(reader, indicators_url)
-                except httpx.HTTPError:
-                    await asyncio.sleep(0.01)
-                    continue
-                polls.append(Poll(asked, time.perf_counter(), registered, participants))
-
+    async with httpx.AsyncClient(
+        headers=headers, timeout=30.0, trust_env=False, limits=limits
+    ) as client:
         label = uuid.uuid4().hex[:8]
         gate = asyncio.Semaphore(IN_FLIGHT)
+        answers: list[Answer] = []
+        failed = 0
 
         async def command(n: int) -> None:
+            nonlocal failed
             try:
                 if n % 2 == 0:
                     kind = "registration"
@@ -248,58 +273,160 @@ async def measure(
                         json=training(enrolment_id),
                     )
                 if response.status_code == 201:
-                    answered[kind].append(time.perf_counter())
+                    answers.append(Answer(kind, n, time.monotonic()))
                 else:
-                    result.failed += 1
+                    failed += 1
             except httpx.HTTPError:
-                result.failed += 1
+                failed += 1
             finally:
                 gate.release()
 
-        pollers = [asyncio.create_task(poll()) for _ in range(POLLERS)]
+        conn.send("ready")
+        started: float = conn.recv()
         commands: list[asyncio.Task[None]] = []
-        started = time.perf_counter()
+        skipped = 0
         for n in range(round(rate * seconds)):
-            delay = started + n / rate - time.perf_counter()
+            delay = started + n / rate - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
             if gate.locked():
-                result.skipped += 1
+                skipped += 1
                 continue
             await gate.acquire()
             commands.append(asyncio.create_task(command(n)))
-        result.sent = len(commands)
-        result.sending_seconds = time.perf_counter() - started
+        sending_seconds = time.monotonic() - started
         await asyncio.gather(*commands)
-        result.answered_201 = sum(len(times) for times in answered.values())
+        return Sending(answers, len(commands), skipped, failed, sending_seconds)
 
-        deadline = time.monotonic() + settle_seconds
-        want = (
-            registered_before + len(answered["registration"]),
-            participants_before + PARTICIPANTS * len(answered["training"]),
-        )
+
+def _poller(conn: Connection, indicators_url: str, token: str) -> None:
+    conn.send(asyncio.run(_polling(conn, indicators_url, token)))
+
+
+async def _polling(conn: Connection, indicators_url: str, token: str) -> list[Poll]:
+    headers = {"Authorization": f"Bearer {token}"}
+    polls: list[Poll] = []
+    async with httpx.AsyncClient(headers=headers, timeout=30.0, trust_env=False) as reader:
+        with contextlib.suppress(httpx.HTTPError):
+            await indicator_counts(reader, indicators_url)  # the connection opened
+        conn.send("ready")
+        started: float = conn.recv()
+        await asyncio.sleep(max(0.0, started - time.monotonic()))
+        want: tuple[int, int] | None = None
+        deadline = float("inf")
+        seen = (0, 0)
         while time.monotonic() < deadline:
-            if (
-                polls
-                and max(p.registered for p in polls) >= want[0]
-                and max(p.participants for p in polls) >= want[1]
-            ):
+            if want is None and conn.poll():
+                want, deadline = conn.recv()
+            if want is not None and seen[0] >= want[0] and seen[1] >= want[1]:
                 break
-            await asyncio.sleep(0.05)
-        stop_polling.set()
-        await asyncio.gather(*pollers)
+            asked = time.monotonic()
+            try:
+                registered, participants = await indicator_counts(reader, indicators_url)
+            except httpx.HTTPError:
+                await asyncio.sleep(0.01)
+                continue
+            polls.append(Poll(asked, time.monotonic(), registered, participants))
+            seen = (max(seen[0], registered), max(seen[1], participants))
+    return polls
 
-        result.poll_ms = [(p.answered - p.asked) * 1000 for p in polls]
-        for kind, base, step in (
-            ("registration", registered_before, 1),
-            ("training", participants_before, PARTICIPANTS),
-        ):
-            times = sorted(answered[kind])
-            latencies, unseen = _visible_at(
-                times, [(p.answered, p.count(kind)) for p in polls], base, step
-            )
-            result.latencies_ms += latencies
-            result.unseen += unseen
-            earliest, _ = _visible_at(times, [(p.asked, p.count(kind)) for p in polls], base, step)
-            result.earliest_ms += earliest
-        return result
+
+async def measure(
+    enrolment_url: str,
+    indicators_url: str,
+    token: str,
+    *,
+    rate: float,
+    seconds: float,
+    enterprises: int,
+    settle_seconds: float = 30.0,
+) -> Freshness:
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(headers=headers, timeout=30.0, trust_env=False) as client:
+        targets = await enrolled_enterprises(client, enrolment_url, enterprises)
+        registered_before, participants_before = await settled_counts(
+            client, indicators_url, registered=enterprises
+        )
+    return await asyncio.to_thread(
+        _measured,
+        enrolment_url,
+        indicators_url,
+        token,
+        rate=rate,
+        seconds=seconds,
+        targets=targets,
+        before=(registered_before, participants_before),
+        settle_seconds=settle_seconds,
+    )
+
+
+def _measured(
+    enrolment_url: str,
+    indicators_url: str,
+    token: str,
+    *,
+    rate: float,
+    seconds: float,
+    targets: list[tuple[str, str]],
+    before: tuple[int, int],
+    settle_seconds: float,
+) -> Freshness:
+    """The load itself, from a sender process and `POLLERS` poller processes."""
+    context = multiprocessing.get_context("spawn")
+    sender, sender_end = context.Pipe()
+    pollers = [context.Pipe() for _ in range(POLLERS)]
+    processes = [
+        context.Process(
+            target=_sender,
+            args=(sender_end, enrolment_url, token, rate, seconds, targets),
+            name="b7-sender",
+        ),
+        *(
+            context.Process(target=_poller, args=(end, indicators_url, token), name="b7-poller")
+            for _, end in pollers
+        ),
+    ]
+    for process in processes:
+        process.start()
+    try:
+        ends = [sender, *(ours for ours, _ in pollers)]
+        for end in ends:
+            if end.recv() != "ready":
+                raise RuntimeError("a B7 process did not start")
+        started = time.monotonic() + 0.1
+        for end in ends:
+            end.send(started)
+        sending: Sending = sender.recv()
+        registrations = sum(1 for a in sending.answers if a.kind == "registration")
+        want = (
+            before[0] + registrations,
+            before[1] + PARTICIPANTS * (len(sending.answers) - registrations),
+        )
+        deadline = time.monotonic() + settle_seconds
+        for ours, _ in pollers:
+            ours.send((want, deadline))
+        polls: list[Poll] = [poll for ours, _ in pollers for poll in ours.recv()]
+    finally:
+        for process in processes:
+            process.join(timeout=settle_seconds + 5)
+            if process.is_alive():
+                process.kill()
+
+    result = Freshness(rate=rate, seconds=seconds)
+    result.sent, result.skipped, result.failed = sending.sent, sending.skipped, sending.failed
+    result.sending_seconds = sending.seconds
+    result.answered_201 = len(sending.answers)
+    result.poll_ms = [(p.answered - p.asked) * 1000 for p in polls]
+    for kind, base, step in (
+        ("registration", before[0], 1),
+        ("training", before[1], PARTICIPANTS),
+    ):
+        times = sorted(a.at for a in sending.answers if a.kind == kind)
+        latencies, unseen = _visible_at(
+            times, [(p.answered, p.count(kind)) for p in polls], base, step
+        )
+        result.latencies_ms += latencies
+        result.unseen += unseen
+        earliest, _ = _visible_at(times, [(p.asked, p.count(kind)) for p in polls], base, step)
+        result.earliest_ms += earliest
+    return result
