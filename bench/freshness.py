@@ -10,18 +10,28 @@ when the projection takes the commands in the order they were answered, and clos
 A poll is taken at the moment its answer arrived, so the figure includes the reading, as a
 person refreshing the dashboard would see it; taken at the moment it was asked instead, it
 gives the least the latency can have been (`earliest_*` in the JSON).
+
+The sender and each poller are processes of their own with a lean HTTP/1.1 client, so the
+figures are the system's and not the harness's: sharing one event loop, they held up each
+other's timestamps (a poll asked before a 201 was recorded already showed its command). Each
+says its own CPU in the JSON.
 """
 
 from __future__ import annotations
 
 import asyncio
 import bisect
+import json
+import multiprocessing
 import time
+import urllib.parse
 import uuid
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from typing import Any
 
 import httpx
+import uvloop
 
 from bench.measure import percentile
 
@@ -135,6 +145,10 @@ class Freshness:
     """Commands answered 201 that never showed before the harness stopped waiting."""
     poll_ms: list[float] = field(default_factory=list)
     """How long each `GET /v1/indicators` took."""
+    sender_cpu_percent: float = 0.0
+    poller_cpu_percent: list[float] = field(default_factory=list)
+    """The harness's own processes' CPU (100 = a core) while they worked: small, or the
+    figures say as much about the harness as about the system."""
 
     @property
     def reached_rate(self) -> float:
@@ -160,6 +174,8 @@ class Freshness:
             "unseen": self.unseen,
             "polls": len(self.poll_ms),
             "poll_ms_p50": round(percentile(self.poll_ms, 0.5), 1) if self.poll_ms else None,
+            "sender_cpu_percent": round(self.sender_cpu_percent, 1),
+            "poller_cpu_percent": [round(cpu, 1) for cpu in self.poller_cpu_percent],
             "earliest_p50_ms": (
                 round(percentile(self.earliest_ms, 0.5), 1) if self.earliest_ms else None
             ),
@@ -195,6 +211,251 @@ def _visible_at(
     return latencies, unseen
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A command answered 201: its kind, its place in the load, and when the answer arrived."""
+
+    kind: str
+    n: int
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Sending:
+    """What the sender did: the commands answered 201, and the counts of the rest."""
+
+    answers: list[Answer]
+    sent: int
+    skipped: int
+    failed: int
+    seconds: float
+    cpu_percent: float
+    """The sender's own CPU from the first command to the last answer, per second of that."""
+
+
+@dataclass(frozen=True, slots=True)
+class Polling:
+    """What a poller saw, and its own CPU per second of polling."""
+
+    polls: list[Poll]
+    cpu_percent: float
+
+
+def _cpu_percent(since: tuple[float, float]) -> float:
+    """This process's CPU per second of wall time since `(monotonic, process_time)`."""
+    wall, cpu = since
+    return 100 * (time.process_time() - cpu) / max(time.monotonic() - wall, 1e-9)
+
+
+# The sender and the pollers each run in a process of their own, so that neither's event loop
+# holds up the other's: a 201 is timed when it arrives and a poll when it is answered, not when
+# a shared loop gets round to it. They time on `time.monotonic()`, CLOCK_MONOTONIC, which is one
+# clock for every process of the machine, so the parent can set their times side by side.
+#
+# The parent and a child speak over a pipe: the child says "ready" once it is set up; the
+# parent answers with the instant to start at. The sender then sends its `Sending`; a poller,
+# told what counts to wait for and until when, sends its polls.
+
+
+class HttpFailed(Exception):
+    """A request that got no whole HTTP answer."""
+
+
+class Http:
+    """Real HTTP/1.1 requests to one service over keep-alive connections, at most
+    `connections` at once, with no more work than that: the clients share two cores with the
+    system they measure, and a client's work delays its own timestamps."""
+
+    def __init__(
+        self, base_url: str, token: str, *, connections: int, timeout: float = 30.0
+    ) -> None:
+        url = urllib.parse.urlsplit(base_url)
+        if url.hostname is None or url.port is None:
+            raise ValueError(f"{base_url} has no host and port")
+        self._host, self._port = url.hostname, url.port
+        self._headers = f"Host: {url.netloc}\r\nAuthorization: Bearer {token}\r\n"
+        self._timeout = timeout
+        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self._slots = asyncio.Semaphore(connections)
+        self._open: set[asyncio.StreamWriter] = set()
+
+    async def get(self, path: str) -> tuple[int, bytes]:
+        return await self._request(f"GET {path} HTTP/1.1\r\n{self._headers}\r\n".encode())
+
+    async def post(self, path: str, body: object) -> tuple[int, bytes]:
+        content = json.dumps(body).encode()
+        head = (
+            f"POST {path} HTTP/1.1\r\n{self._headers}Content-Type: application/json\r\n"
+            f"Content-Length: {len(content)}\r\n\r\n"
+        )
+        return await self._request(head.encode() + content)
+
+    async def _request(self, request: bytes) -> tuple[int, bytes]:
+        async with self._slots:
+            try:
+                async with asyncio.timeout(self._timeout):
+                    while self._idle:  # the server may have closed one left idle
+                        reader, writer = self._idle.pop()
+                        if not reader.at_eof() and not writer.is_closing():
+                            break
+                        self._open.discard(writer)
+                        writer.close()
+                    else:
+                        reader, writer = await asyncio.open_connection(self._host, self._port)
+                        self._open.add(writer)
+                    try:
+                        writer.write(request)
+                        status, content, keep = await _answer(reader)
+                    except BaseException:
+                        self._open.discard(writer)
+                        writer.close()
+                        raise
+            except (OSError, EOFError, TimeoutError, ValueError, asyncio.LimitOverrunError) as e:
+                raise HttpFailed(str(e) or type(e).__name__) from e
+            if keep:
+                self._idle.append((reader, writer))
+            else:
+                self._open.discard(writer)
+                writer.close()
+            return status, content
+
+    def close(self) -> None:
+        for writer in self._open:
+            writer.close()
+        self._open.clear()
+        self._idle.clear()
+
+
+async def _answer(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
+    """The status, the body and whether the connection stays open, of one HTTP/1.1 answer."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    status_line, *lines = head[:-4].split(b"\r\n")
+    status = int(status_line.split(b" ", 2)[1])
+    headers = {}
+    for line in lines:
+        name, _, value = line.partition(b":")
+        headers[name.strip().lower()] = value.strip().lower()
+    keep = headers.get(b"connection") != b"close"
+    if headers.get(b"transfer-encoding") == b"chunked":
+        chunks = []
+        while size := int((await reader.readuntil(b"\r\n")).split(b";")[0], 16):
+            chunks.append((await reader.readexactly(size + 2))[:-2])
+        while await reader.readuntil(b"\r\n") != b"\r\n":  # trailers
+            pass
+        return status, b"".join(chunks), keep
+    return status, await reader.readexactly(int(headers.get(b"content-length", b"0"))), keep
+
+
+def _sender(
+    conn: Connection,
+    enrolment_url: str,
+    token: str,
+    rate: float,
+    seconds: float,
+    targets: list[tuple[str, str]],
+) -> None:
+    conn.send(uvloop.run(_sending(conn, enrolment_url, token, rate, seconds, targets)))
+
+
+async def _sending(
+    conn: Connection,
+    enrolment_url: str,
+    token: str,
+    rate: float,
+    seconds: float,
+    targets: list[tuple[str, str]],
+) -> Sending:
+    client = Http(enrolment_url, token, connections=64)
+    label = uuid.uuid4().hex[:8]
+    gate = asyncio.Semaphore(IN_FLIGHT)
+    answers: list[Answer] = []
+    failed = 0
+
+    async def command(n: int) -> None:
+        nonlocal failed
+        try:
+            if n % 2 == 0:
+                kind = "registration"
+                status, _ = await client.post("/v1/enterprises", registration(label, n))
+            else:
+                kind = "training"
+                enterprise_id, enrolment_id = targets[(n // 2) % len(targets)]
+                status, _ = await client.post(
+                    f"/v1/enterprises/{enterprise_id}/trainings", training(enrolment_id)
+                )
+            if status == 201:
+                answers.append(Answer(kind, n, time.monotonic()))
+            else:
+                failed += 1
+        except HttpFailed:
+            failed += 1
+        finally:
+            gate.release()
+
+    conn.send("ready")
+    started: float = conn.recv()
+    await asyncio.sleep(max(0.0, started - time.monotonic()))
+    since = time.monotonic(), time.process_time()
+    commands: list[asyncio.Task[None]] = []
+    skipped = 0
+    try:
+        for n in range(round(rate * seconds)):
+            delay = started + n / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if gate.locked():
+                skipped += 1
+                continue
+            await gate.acquire()
+            commands.append(asyncio.create_task(command(n)))
+        sending_seconds = time.monotonic() - started
+        await asyncio.gather(*commands)
+    finally:
+        client.close()
+    return Sending(answers, len(commands), skipped, failed, sending_seconds, _cpu_percent(since))
+
+
+def _poller(conn: Connection, indicators_url: str, token: str) -> None:
+    conn.send(uvloop.run(_polling(conn, indicators_url, token)))
+
+
+async def _polling(conn: Connection, indicators_url: str, token: str) -> Polling:
+    reader = Http(indicators_url, token, connections=1)
+    polls: list[Poll] = []
+    conn.send("ready")
+    started: float = conn.recv()
+    await asyncio.sleep(max(0.0, started - time.monotonic()))
+    since = time.monotonic(), time.process_time()
+    want: tuple[int, int] | None = None
+    deadline = float("inf")
+    seen = (0, 0)
+    try:
+        while time.monotonic() < deadline:
+            if want is None and conn.poll():
+                want, deadline = conn.recv()
+            if want is not None and seen[0] >= want[0] and seen[1] >= want[1]:
+                break
+            asked = time.monotonic()
+            try:
+                status, body = await reader.get("/v1/indicators")
+            except HttpFailed:
+                status, body = 0, b""
+            if status != 200:  # 503 while rebuilding
+                await asyncio.sleep(0.01)
+                continue
+            answered = time.monotonic()
+            indicators = json.loads(body)["indicators"]
+            registered, participants = (
+                indicators["enterprises_registered"],
+                indicators["participants_trained"],
+            )
+            polls.append(Poll(asked, answered, registered, participants))
+            seen = (max(seen[0], registered), max(seen[1], participants))
+    finally:
+        reader.close()
+    return Polling(polls, _cpu_percent(since))
+
+
 async def measure(
     enrolment_url: str,
     indicators_url: str,
@@ -206,100 +467,100 @@ async def measure(
     settle_seconds: float = 30.0,
 ) -> Freshness:
     headers = {"Authorization": f"Bearer {token}"}
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    async with (
-        httpx.AsyncClient(headers=headers, timeout=30.0, trust_env=False, limits=limits) as client,
-        httpx.AsyncClient(headers=headers, timeout=30.0, trust_env=False) as reader,
-    ):
+    async with httpx.AsyncClient(headers=headers, timeout=30.0, trust_env=False) as client:
         targets = await enrolled_enterprises(client, enrolment_url, enterprises)
         registered_before, participants_before = await settled_counts(
-            reader, indicators_url, registered=enterprises
+            client, indicators_url, registered=enterprises
         )
-        result = Freshness(rate=rate, seconds=seconds)
-        answered: dict[str, list[float]] = {"registration": [], "training": []}
-        polls: list[Poll] = []
-        stop_polling = asyncio.Event()
+    return await asyncio.to_thread(
+        _measured,
+        enrolment_url,
+        indicators_url,
+        token,
+        rate=rate,
+        seconds=seconds,
+        targets=targets,
+        before=(registered_before, participants_before),
+        settle_seconds=settle_seconds,
+    )
 
-        async def poll() -> None:
-            while not stop_polling.is_set():
-                asked = time.perf_counter()
-                try:
-                    registered, participants = await indicator_counts(reader, indicators_url)
-                except httpx.HTTPError:
-                    await asyncio.sleep(0.01)
-                    continue
-                polls.append(Poll(asked, time.perf_counter(), registered, participants))
 
-        label = uuid.uuid4().hex[:8]
-        gate = asyncio.Semaphore(IN_FLIGHT)
-
-        async def command(n: int) -> None:
-            try:
-                if n % 2 == 0:
-                    kind = "registration"
-                    response = await client.post(
-                        f"{enrolment_url}/v1/enterprises", json=registration(label, n)
-                    )
-                else:
-                    kind = "training"
-                    enterprise_id, enrolment_id = targets[(n // 2) % len(targets)]
-                    response = await client.post(
-                        f"{enrolment_url}/v1/enterprises/{enterprise_id}/trainings",
-                        json=training(enrolment_id),
-                    )
-                if response.status_code == 201:
-                    answered[kind].append(time.perf_counter())
-                else:
-                    result.failed += 1
-            except httpx.HTTPError:
-                result.failed += 1
-            finally:
-                gate.release()
-
-        pollers = [asyncio.create_task(poll()) for _ in range(POLLERS)]
-        commands: list[asyncio.Task[None]] = []
-        started = time.perf_counter()
-        for n in range(round(rate * seconds)):
-            delay = started + n / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            if gate.locked():
-                result.skipped += 1
-                continue
-            await gate.acquire()
-            commands.append(asyncio.create_task(command(n)))
-        result.sent = len(commands)
-        result.sending_seconds = time.perf_counter() - started
-        await asyncio.gather(*commands)
-        result.answered_201 = sum(len(times) for times in answered.values())
-
-        deadline = time.monotonic() + settle_seconds
+def _measured(
+    enrolment_url: str,
+    indicators_url: str,
+    token: str,
+    *,
+    rate: float,
+    seconds: float,
+    targets: list[tuple[str, str]],
+    before: tuple[int, int],
+    settle_seconds: float,
+) -> Freshness:
+    """The load itself, from a sender process and `POLLERS` poller processes."""
+    context = multiprocessing.get_context("spawn")
+    sender, sender_end = context.Pipe()
+    pollers = [context.Pipe() for _ in range(POLLERS)]
+    processes = [
+        context.Process(
+            target=_sender,
+            args=(sender_end, enrolment_url, token, rate, seconds, targets),
+            name="b7-sender",
+        ),
+        *(
+            context.Process(target=_poller, args=(end, indicators_url, token), name="b7-poller")
+            for _, end in pollers
+        ),
+    ]
+    for process in processes:
+        process.start()
+    sender_end.close()  # the children's ends: a child that dies ends the parent's reading
+    for _, end in pollers:
+        end.close()
+    try:
+        ends = [sender, *(ours for ours, _ in pollers)]
+        for end in ends:
+            if end.recv() != "ready":
+                raise RuntimeError("a B7 process did not start")
+        started = time.monotonic() + 0.1
+        for end in ends:
+            end.send(started)
+        sending: Sending = sender.recv()
+        registrations = sum(1 for a in sending.answers if a.kind == "registration")
         want = (
-            registered_before + len(answered["registration"]),
-            participants_before + PARTICIPANTS * len(answered["training"]),
+            before[0] + registrations,
+            before[1] + PARTICIPANTS * (len(sending.answers) - registrations),
         )
-        while time.monotonic() < deadline:
-            if (
-                polls
-                and max(p.registered for p in polls) >= want[0]
-                and max(p.participants for p in polls) >= want[1]
-            ):
-                break
-            await asyncio.sleep(0.05)
-        stop_polling.set()
-        await asyncio.gather(*pollers)
+        deadline = time.monotonic() + settle_seconds
+        for ours, _ in pollers:
+            ours.send((want, deadline))
+        pollings: list[Polling] = [ours.recv() for ours, _ in pollers]
+    except BaseException:
+        for process in processes:
+            process.kill()
+        raise
+    finally:
+        for process in processes:
+            process.join(timeout=5)
 
-        result.poll_ms = [(p.answered - p.asked) * 1000 for p in polls]
-        for kind, base, step in (
-            ("registration", registered_before, 1),
-            ("training", participants_before, PARTICIPANTS),
-        ):
-            times = sorted(answered[kind])
-            latencies, unseen = _visible_at(
-                times, [(p.answered, p.count(kind)) for p in polls], base, step
-            )
-            result.latencies_ms += latencies
-            result.unseen += unseen
-            earliest, _ = _visible_at(times, [(p.asked, p.count(kind)) for p in polls], base, step)
-            result.earliest_ms += earliest
-        return result
+    polls = [poll for polling in pollings for poll in polling.polls]
+
+    result = Freshness(rate=rate, seconds=seconds)
+    result.sent, result.skipped, result.failed = sending.sent, sending.skipped, sending.failed
+    result.sending_seconds = sending.seconds
+    result.answered_201 = len(sending.answers)
+    result.sender_cpu_percent = sending.cpu_percent
+    result.poller_cpu_percent = [polling.cpu_percent for polling in pollings]
+    result.poll_ms = [(p.answered - p.asked) * 1000 for p in polls]
+    for kind, base, step in (
+        ("registration", before[0], 1),
+        ("training", before[1], PARTICIPANTS),
+    ):
+        times = sorted(a.at for a in sending.answers if a.kind == kind)
+        latencies, unseen = _visible_at(
+            times, [(p.answered, p.count(kind)) for p in polls], base, step
+        )
+        result.latencies_ms += latencies
+        result.unseen += unseen
+        earliest, _ = _visible_at(times, [(p.asked, p.count(kind)) for p in polls], base, step)
+        result.earliest_ms += earliest
+    return result
