@@ -164,3 +164,27 @@ async def test_a_prepared_statement_refuses_a_column_default_it_would_not_fill(
                 await Prepared(table.insert()).rows(conn, {"id": 1})
     finally:
         await database.dispose()
+
+
+async def test_a_writer_after_a_failed_commit_gets_a_connection_of_its_own(
+    tmp_path: Path,
+) -> None:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    try:
+        async with database.transaction() as conn:
+            await conn.execute(sa.text("CREATE TABLE t (x INTEGER)"))
+        with pytest.raises(sa.exc.DBAPIError):
+            async with database.transaction() as conn:
+                await conn.execute(sa.text("INSERT INTO t VALUES (1)"))
+                # The commit fails: the transaction was ended under SQLAlchemy's feet.
+                driver = sqlite_of(conn)
+                assert driver is not None
+                driver.execute("COMMIT")
+                driver.close()
+        async with database.transaction() as conn:
+            await conn.execute(sa.text("INSERT INTO t VALUES (2)"))
+        async with database.transaction(write=False) as conn:
+            rows = (await conn.execute(sa.text("SELECT x FROM t ORDER BY x"))).scalars().all()
+        assert rows == [1, 2]
+    finally:
+        await database.dispose()

@@ -85,12 +85,20 @@ class Database:
         async with self._writer:
             conn = await self._writer_connection()
             transaction = await _begin_when_unlocked(conn)
+            ended = False
             try:
-                yield conn
-            except BaseException:
-                await transaction.rollback()
-                raise
-            await transaction.commit()
+                try:
+                    yield conn
+                except BaseException:
+                    await transaction.rollback()
+                    ended = True
+                    raise
+                await transaction.commit()
+                ended = True
+            finally:
+                if not ended:  # a commit or a rollback failed: the next writer starts afresh
+                    self._writing = None
+                    await conn.invalidate()
 
     async def _writer_connection(self) -> AsyncConnection:
         if self._writing is None or self._writing.invalidated or self._writing.closed:
