@@ -172,19 +172,22 @@ async def test_a_writer_after_a_failed_commit_gets_a_connection_of_its_own(
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
     try:
         async with database.transaction() as conn:
-            await conn.execute(sa.text("CREATE TABLE t (x INTEGER)"))
-        with pytest.raises(sa.exc.DBAPIError):
+            await conn.execute(sa.text("CREATE TABLE parent (id INTEGER PRIMARY KEY)"))
+            await conn.execute(
+                sa.text(
+                    "CREATE TABLE child (parent INTEGER REFERENCES parent (id)"
+                    " DEFERRABLE INITIALLY DEFERRED)"
+                )
+            )
+        # A deferred constraint fails the COMMIT itself, and SQLite keeps the transaction open.
+        with pytest.raises(IntegrityError):
             async with database.transaction() as conn:
-                await conn.execute(sa.text("INSERT INTO t VALUES (1)"))
-                # The commit fails: the transaction was ended under SQLAlchemy's feet.
-                driver = sqlite_of(conn)
-                assert driver is not None
-                driver.execute("COMMIT")
-                driver.close()
+                await conn.execute(sa.text("INSERT INTO child VALUES (99)"))
         async with database.transaction() as conn:
-            await conn.execute(sa.text("INSERT INTO t VALUES (2)"))
+            await conn.execute(sa.text("INSERT INTO parent VALUES (1)"))
         async with database.transaction(write=False) as conn:
-            rows = (await conn.execute(sa.text("SELECT x FROM t ORDER BY x"))).scalars().all()
-        assert rows == [1, 2]
+            parents = (await conn.execute(sa.text("SELECT count(*) FROM parent"))).scalar_one()
+            children = (await conn.execute(sa.text("SELECT count(*) FROM child"))).scalar_one()
+        assert (parents, children) == (1, 0)
     finally:
         await database.dispose()
