@@ -176,23 +176,24 @@ class IdempotentConsumer:
         await js.add_consumer(spec.name, config)
         pull = await js.pull_subscribe_bind(durable=self.name, stream=spec.name)
         log.info("consumer.started", consumer=self.name, stream=spec.name)
-        fetching = self._fetch(pull)
+        fetching: asyncio.Task[list[Msg]] | None = None
         try:
             while True:
+                # One fetch at a time: a batch fetched ahead of the one being handled would be
+                # left unacknowledged by a stop (a rebuild's restart), and come again only after
+                # ack_wait.
+                fetching = self._fetch(pull)
                 try:
                     messages = await _fetched(fetching)
                 except (NatsTimeoutError, TimeoutError):
-                    fetching = self._fetch(pull)
                     await self._measure_lag()
                     continue
                 except NotFoundError:
                     raise ConnectionError("consumer vanished") from None
-                # The next batch is on its way while this one is handled: the fetch's round
-                # trip and the database's work overlap. It is handled after this one, in order.
-                fetching = self._fetch(pull)
                 await self.handle_batch(messages)
         finally:
-            _abandon(fetching)
+            if fetching is not None and not fetching.done():
+                _abandon(fetching)
             with contextlib.suppress(Exception):
                 await pull.unsubscribe()
 

@@ -134,6 +134,10 @@ class NatsConnection:
                 await self._task
         if self._client is not None and not self._client.is_closed:
             # close, not drain: what was fetched and not acknowledged is redelivered anyway,
-            # and draining a pull subscription waits out its timeout.
+            # and draining a pull subscription waits out its timeout. But flushed first: an
+            # ack is sent without waiting for an answer, and one still buffered when the
+            # connection closes is lost, its message delivered again only after ack_wait.
+            with contextlib.suppress(Exception):
+                await self._client.flush(timeout=1)
             with contextlib.suppress(Exception):
                 await self._client.close()

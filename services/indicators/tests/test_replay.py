@@ -99,6 +99,11 @@ def gate(monkeypatch: pytest.MonkeyPatch) -> Gate:
     return gate
 
 
+ACK_WAIT = 2
+"""For the restarts: a message delivered to a consumer stopped before it acknowledged it comes
+again after ack_wait (30 s by default); the tests wait for the rebuild, not for that."""
+
+
 def app_on(tmp_path: Path, nats_url: str, **settings: Any) -> FastAPI:
     return build_app(
         IndicatorsSettings(
@@ -150,7 +155,7 @@ async def test_a_rebuilt_projection_counts_what_the_live_one_did(
     tmp_path: Path, nats_url: str
 ) -> None:
     await publish(nats_url, STORY)
-    app = app_on(tmp_path, nats_url)
+    app = app_on(tmp_path, nats_url, consumer_ack_wait_seconds=ACK_WAIT)
     async with serving(app) as api:
         live = await wait_for(lambda: counted(1)(api), within=15)
         # Damage the projection, as a bug in a handler would have: only a rebuild from the
@@ -179,7 +184,7 @@ async def test_while_the_projection_is_rebuilt_the_indicators_answer_503_never_f
     tmp_path: Path, nats_url: str, gate: Gate
 ) -> None:
     await publish(nats_url, many_enterprises(300))
-    async with serving(app_on(tmp_path, nats_url)) as api:
+    async with serving(app_on(tmp_path, nats_url, consumer_ack_wait_seconds=ACK_WAIT)) as api:
         live = await wait_for(lambda: counted(301)(api), within=30)
         assert (await api.get("/readyz")).status_code == 200
         answers: list[httpx.Response] = []
@@ -283,7 +288,7 @@ async def test_a_rebuild_stopped_right_after_the_clear_is_finished_by_the_next_s
     tmp_path: Path, nats_url: str
 ) -> None:
     await publish(nats_url, many_enterprises(50))
-    app = app_on(tmp_path, nats_url)
+    app = app_on(tmp_path, nats_url, consumer_ack_wait_seconds=ACK_WAIT)
     async with serving(app) as api:
         live = await wait_for(lambda: counted(51)(api), within=30)
     # As a process would leave it stopped after the clear's commit, before it deleted the
@@ -309,7 +314,7 @@ async def test_a_rebuild_stopped_right_after_the_clear_is_finished_by_the_next_s
             ],
         )
     await app.state.runtime.database.dispose()
-    async with serving(app_on(tmp_path, nats_url)) as api:
+    async with serving(app_on(tmp_path, nats_url, consumer_ack_wait_seconds=ACK_WAIT)) as api:
         assert_rebuilding(await api.get("/v1/indicators", headers=ADMIN))
         assert await wait_for(lambda: indicators(api), within=30) == live
 
