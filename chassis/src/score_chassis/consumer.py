@@ -192,7 +192,7 @@ class IdempotentConsumer:
                     raise ConnectionError("consumer vanished") from None
                 await self.handle_batch(messages)
         finally:
-            if fetching is not None and not fetching.done():
+            if fetching is not None:
                 _abandon(fetching)
             with contextlib.suppress(Exception):
                 await pull.unsubscribe()

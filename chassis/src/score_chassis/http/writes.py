@@ -131,7 +131,8 @@ IdempotencyDep = Annotated[Idempotency | None, Depends(_idempotency)]
 
 
 def _write(request: Request, idempotency: Idempotency | None, version: int | None) -> Write:
-    # Read from the request, not from dependencies of their own: each costs a write time.
+    # Read from the request rather than through dependencies of their own: FastAPI resolves
+    # each dependency on every request, and a write pays for every one.
     commands: Commands[Any] = request.app.state.commands
     return Write(commands, causation_of(request), idempotency, version)
 
