@@ -36,7 +36,7 @@ from score_chassis.database import Database
 from score_chassis.jetstream import NatsConnection, ensure_stream
 from score_chassis.logs import get_logger
 from score_chassis.metrics import CONSUMER_LAG, DEAD_LETTERS, EVENTS_CONSUMED
-from score_chassis.tables import dead_letters, inbox
+from score_chassis.tables import dead_letters, inbox, rebuilds
 from score_chassis.view import View, mark
 from score_contracts.envelope import Envelope, UnknownEventType, parse_envelope
 from score_contracts.events import Event
@@ -119,6 +119,9 @@ class IdempotentConsumer:
         self.replicas = replicas
         self.lag: int | None = None
         self._task: asyncio.Task[None] | None = None
+        self.reading = False
+        """Whether the consumer has checked its durable's position (see
+        `_restart_if_the_view_was_cleared`) and reads from it."""
         self.on_rebuilding: Callable[[], None] | None = None
         """Called once the consumer, finding it reads its stream from the start into an empty
         view, has marked the view as being rebuilt."""
@@ -136,6 +139,12 @@ class IdempotentConsumer:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
             self._task = None
+        self.reading = False
+
+    async def restart(self) -> None:
+        """Stop and start again: the start checks the durable's position once more."""
+        await self.stop()
+        self.start()
 
     async def _run(self) -> None:
         # A task copies the context it is started in: one (re)started by a request (a rebuild)
@@ -175,6 +184,7 @@ class IdempotentConsumer:
         )
         await js.add_consumer(spec.name, config)
         pull = await js.pull_subscribe_bind(durable=self.name, stream=spec.name)
+        self.reading = True
         log.info("consumer.started", consumer=self.name, stream=spec.name)
         fetching: asyncio.Task[list[Msg]] | None = None
         try:
@@ -192,6 +202,7 @@ class IdempotentConsumer:
                     raise ConnectionError("consumer vanished") from None
                 await self.handle_batch(messages)
         finally:
+            self.reading = False
             if fetching is not None:
                 _abandon(fetching)
             with contextlib.suppress(Exception):
@@ -201,11 +212,17 @@ class IdempotentConsumer:
         return asyncio.ensure_future(pull.fetch(self.batch_size, timeout=self.fetch_timeout))
 
     async def _restart_if_the_view_was_cleared(self) -> None:
-        # The durable's position is only true of the database that handled those messages:
-        # with no inbox row left (a rebuild, a fresh database) it would skip them. (A database
-        # restored from a backup keeps inbox rows and is not noticed: operations.md.)
-        # (A stream whose every message so far was dead-lettered or of an unknown type also
-        # leaves no inbox row; reading it again is harmless.)
+        """Delete the durable if its position is not true of the view, so that it is made
+        again from its stream's first event. This is the one place a durable is deleted for
+        a rebuild: the rebuild and its watch only stop and start the consumer.
+
+        The durable's position is only true of the database that handled those messages:
+        with no inbox row left (a fresh database) it would skip them, and a rebuild's row
+        not yet `restarted` says the view was cleared since. (A database restored from a
+        backup keeps inbox rows and is not noticed: operations.md. A stream whose every
+        message so far was dead-lettered or of an unknown type also leaves no inbox row;
+        reading it again is harmless.)
+        """
         js = self.nats.jetstream
         stream = self.subscription.stream.name
         try:
@@ -217,8 +234,22 @@ class IdempotentConsumer:
             remembered = await conn.execute(
                 sa.select(inbox.c.event_id).where(inbox.c.consumer == self.name).limit(1)
             )
-            if remembered.first() is not None:
-                return
+            handled = remembered.first() is not None
+            marked = await conn.execute(
+                sa.select(rebuilds.c.restarted).where(rebuilds.c.consumer == self.name)
+            )
+            asked = marked.scalar() is False
+        if asked:  # a rebuild cleared the view and wrote its row
+            log.info("consumer.restarting_for_a_rebuild", consumer=self.name)
+            with contextlib.suppress(NotFoundError):
+                await js.delete_consumer(stream, self.name)
+            async with self.database.transaction() as conn:
+                await conn.execute(
+                    rebuilds.update().where(rebuilds.c.consumer == self.name).values(restarted=True)
+                )
+            return
+        if handled:
+            return
         if ahead:
             log.warning("consumer.restarting_from_the_start", consumer=self.name)
             await js.delete_consumer(stream, self.name)

@@ -128,9 +128,13 @@ class Rebuilds:
     async def ask(self, view: View) -> bool:
         """Start rebuilding `view` in the background unless it is being rebuilt already (here,
         in another replica, or since before a restart); returns whether this started one."""
+        # Whether this process's own start is under way is asked before the rows are read: one
+        # that ends meanwhile has committed its rows by then, and they are seen.
+        if self.starting(view):
+            return False
         async with self.database.transaction(write=False) as conn:
             running = await under_way(conn, view)
-        # No await between this check and the task's creation: two requests cannot both start.
+        # No await between these checks and the task's creation: two requests cannot both start.
         if running is not None or self.starting(view):
             return False
         self._failed.pop(view.name, None)
@@ -175,7 +179,6 @@ class Rebuilds:
                 for consumer in consumers:
                     consumer.lag = None  # of the durable about to go
                 log.info("view.rebuild_started", view=view.name, events=sum(until.values()))
-                await self._restart(consumers)
             finally:
                 for consumer in consumers:
                     consumer.start()
@@ -193,20 +196,6 @@ class Rebuilds:
             )
         finally:
             self._wake.set()
-
-    async def _restart(self, consumers: Sequence[IdempotentConsumer]) -> None:
-        """Delete the durables, so that each is made again from its stream's first event."""
-        for consumer in consumers:
-            with contextlib.suppress(NotFoundError):
-                await consumer.nats.jetstream.delete_consumer(
-                    consumer.subscription.stream.name, consumer.name
-                )
-        async with self.database.transaction() as conn:
-            await conn.execute(
-                rebuilds.update()
-                .where(rebuilds.c.consumer.in_([consumer.name for consumer in consumers]))
-                .values(restarted=True)
-            )
 
     async def _watching(self) -> None:
         structlog.contextvars.unbind_contextvars("correlation_id", "causation_id", "event_id")
@@ -244,25 +233,21 @@ class Rebuilds:
 
     async def _follow_one(self, view: View, marked: Sequence[sa.Row[tuple[object, ...]]]) -> None:
         by_name = {consumer.name: consumer for consumer in self.consumers_of(view)}
-        stale = [
-            by_name[row.consumer] for row in marked if not row.restarted and row.consumer in by_name
-        ]
-        if stale:
-            log.info("view.rebuild_resumed", view=view.name)
-            for consumer in stale:
-                await consumer.stop()
-            try:
-                await self._restart(stale)
-            finally:
-                for consumer in stale:
-                    consumer.start()
-            return
         reached: dict[str, int] = {}
         caught_up = True
         for row in marked:
             feeder = by_name.get(row.consumer)
             if feeder is None:  # a subscription this version no longer has feeds nothing
                 reached[row.consumer] = int(row.until_sequence)
+                continue
+            if not row.restarted:
+                # Its durable is still where it was before the clear, perhaps at the end: its
+                # position says nothing. A consumer starting deletes it; one that reads on from
+                # it (the view was cleared by another replica) is started again.
+                reached[row.consumer], caught_up = int(row.processed), False
+                if feeder.reading:
+                    log.info("view.rebuild_resumed", view=view.name, consumer=feeder.name)
+                    await feeder.restart()
                 continue
             processed, done = await _reached(feeder, int(row.until_sequence))
             reached[row.consumer] = processed
@@ -292,9 +277,9 @@ class Rebuilds:
         """Where the rebuild of `view` stands, with the consumers' progress if NATS answers
         (and is asked: the answer to the request that starts a rebuild does without)."""
         consumers = self.consumers_of(view)
+        starting = self.starting(view)  # before the rows: see `ask`
         async with self.database.transaction(write=False) as conn:
             running = await under_way(conn, view)
-        starting = self.starting(view)
         if running is not None or starting:
             state: State = "rebuilding"
             error = self._errors.get(view.name)

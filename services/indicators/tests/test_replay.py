@@ -21,6 +21,7 @@ from nats.aio.msg import Msg
 from score_chassis.consumer import IdempotentConsumer
 from score_chassis.jetstream import ensure_stream
 from score_chassis.tables import inbox, rebuilds
+from score_chassis.view import mark
 from score_contracts.events import (
     EnterpriseEnrolled,
     EnterpriseRegistered,
@@ -315,6 +316,29 @@ async def test_a_rebuild_stopped_right_after_the_clear_is_finished_by_the_next_s
         )
     await app.state.runtime.database.dispose()
     async with serving(app_on(tmp_path, nats_url, consumer_ack_wait_seconds=ACK_WAIT)) as api:
+        assert_rebuilding(await api.get("/v1/indicators", headers=ADMIN))
+        assert await wait_for(lambda: indicators(api), within=30) == live
+
+
+async def test_a_rebuild_another_replica_left_after_its_clear_is_finished_by_this_one(
+    tmp_path: Path, nats_url: str
+) -> None:
+    await publish(nats_url, many_enterprises(50))
+    app = app_on(tmp_path, nats_url, consumer_ack_wait_seconds=ACK_WAIT)
+    async with serving(app) as api:
+        live = await wait_for(lambda: counted(51)(api), within=30)
+        # Another replica cleared the view and stopped before it restarted the consumers: this
+        # one's read on from their durables, at the end of their streams.
+        async with app.state.runtime.database.transaction() as conn:
+            await clear(conn)
+            await conn.execute(inbox.delete())
+            await mark(
+                conn,
+                PROJECTION,
+                {"indicators-projection-enrolment": 50 + 3, "indicators-projection-visits": 2},
+                restarted=False,
+                started_at=dt.datetime.now(dt.UTC),
+            )
         assert_rebuilding(await api.get("/v1/indicators", headers=ADMIN))
         assert await wait_for(lambda: indicators(api), within=30) == live
 
