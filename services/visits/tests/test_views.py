@@ -195,13 +195,17 @@ async def test_clearing_empties_every_view(views_database: Database, snapshot: S
 @given(
     order=st.permutations(range(len(STREAM))),
     again=st.lists(st.integers(0, len(STREAM) - 1), max_size=6),
+    batch=st.integers(1, len(STREAM) + 6),
 )
-async def test_any_order_and_any_duplicates_build_the_same_view(
-    views_database: Database, snapshot: Snap, order: list[int], again: list[int]
+async def test_any_order_any_duplicates_and_any_batches_build_the_same_view(
+    views_database: Database, snapshot: Snap, order: list[int], again: list[int], batch: int
 ) -> None:
     # The handler alone, without the inbox that drops duplicates before it: the view must
-    # not depend on that to be right.
+    # not depend on that to be right. The consumer hands it a batch at a time.
     async with views_database.transaction() as conn:
         await views.clear(conn)
-    await apply(views_database, [STREAM[i] for i in [*order, *again]])
+    arriving = [STREAM[i] for i in [*order, *again]]
+    for start in range(0, len(arriving), batch):
+        async with views_database.transaction() as conn:
+            await views.project_all(conn, arriving[start : start + batch])
     assert await snapshot(views_database) == expected()
