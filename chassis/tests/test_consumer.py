@@ -24,6 +24,7 @@ from score_chassis.metrics import EVENTS_CONSUMED
 from score_chassis.relay import envelope_json
 from score_chassis.store import RecordedEvent
 from score_chassis.tables import dead_letters
+from score_chassis.view import View, version_of
 from score_contracts.envelope import Envelope, parse_envelope
 from score_contracts.events import EnterpriseRegistered, Event, Headcount
 from score_contracts.ids import uuid7
@@ -153,6 +154,44 @@ async def test_a_batch_handler_gets_each_new_event_of_a_batch_once_and_together(
     assert batches == [[first.event_id, second.event_id]]
     assert await count_handled(database, first.event_id) == 1
     assert EVENTS_CONSUMED.labels("test-view", "handled")._value.get() - handled_before == 2
+
+
+async def test_a_batch_with_new_events_moves_its_views_version_and_duplicates_do_not(
+    database: Database, nats_url: str, publish: Callable[..., object]
+) -> None:
+    async def clear(conn: AsyncConnection) -> None:
+        await conn.execute(handled.delete())
+
+    view = View("test", "the test view")
+    async with database.transaction() as conn:
+        await conn.run_sync(handled.metadata.create_all)
+    connection = NatsConnection(nats_url, name="test-consumer")
+    connection.start()
+    subscription = Subscription("test-view", STREAMS["enrolment"], record, clear=clear, view=view)
+    consumer = IdempotentConsumer(subscription, database, connection, fetch_timeout=0.2)
+    consumer.start()
+
+    async def version() -> int:
+        async with database.transaction(write=False) as conn:
+            found = await version_of(conn, view)
+        return dict(found).get("test-view", 0)
+
+    try:
+        first = recorded(21)
+        await publish(envelope_json(first))  # type: ignore[operator]
+        await wait_for(lambda: count_handled(database, first.event_id), within=10)
+        moved_once = await version()
+        assert moved_once >= 1
+        await publish(envelope_json(first))  # type: ignore[operator]  # a duplicate
+        await wait_for(lambda: consumer.lag == 0, within=10)
+        assert await version() == moved_once
+        second = recorded(22)
+        await publish(envelope_json(second))  # type: ignore[operator]
+        await wait_for(lambda: count_handled(database, second.event_id), within=10)
+        assert await version() == moved_once + 1
+    finally:
+        await consumer.stop()
+        await connection.close()
 
 
 async def test_a_consumer_stops_even_if_its_fetch_swallows_the_cancellation(

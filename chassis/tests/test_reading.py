@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from score_chassis import view as views
 from score_chassis.database import Database
 from score_chassis.errors import Rebuilding
-from score_chassis.view import View, mark, reading
+from score_chassis.view import Kept, View, mark, moved, reading
 
 FACTS = sa.Table("reading_facts", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True))
 VIEW = View("projection", "the projection")
@@ -54,3 +54,53 @@ async def test_a_rebuild_committed_between_the_check_and_the_reads_is_not_seen_i
 
     served, _ = await asyncio.gather(read(), rebuild())
     assert served in (100, "rebuilding")
+
+
+async def test_a_kept_answer_stands_until_the_view_moves(database: Database) -> None:
+    async with database.engine.begin() as conn:
+        await conn.run_sync(FACTS.metadata.create_all)
+        await conn.execute(FACTS.insert(), [{"id": i} for i in range(3)])
+    kept: Kept[str, int] = Kept(VIEW)
+    computed: list[str] = []
+
+    async def count(key: str) -> int:
+        async with reading(database, VIEW) as conn:
+
+            async def counting() -> int:
+                computed.append(key)
+                found = await conn.execute(sa.select(sa.func.count()).select_from(FACTS))
+                return int(found.scalar_one())
+
+            return await kept.get(conn, key, counting)
+
+    assert [await count("all"), await count("all")] == [3, 3]
+    assert computed == ["all"]
+    async with database.transaction() as conn:  # as a consumer's batch does
+        await conn.execute(FACTS.insert(), [{"id": 3}])
+        await moved(conn, VIEW, ["c"])
+    assert [await count("all"), await count("all"), await count("other")] == [4, 4, 4]
+    assert computed == ["all", "all", "other"]
+    async with database.transaction() as conn:  # another consumer of the view
+        await conn.execute(FACTS.delete().where(FACTS.c.id == 0))
+        await moved(conn, VIEW, ["d"])
+    assert await count("all") == 3
+
+
+async def test_kept_answers_are_bounded() -> None:
+    kept: Kept[int, int] = Kept(VIEW, size=2)
+
+    class NoVersion:
+        async def execute(self, *_: object) -> list[tuple[str, int]]:
+            return []
+
+    computed: list[int] = []
+
+    async def compute(key: int) -> int:
+        computed.append(key)
+        return key
+
+    conn: Any = NoVersion()
+    for key in (1, 2, 1, 3, 1, 2):
+        await kept.get(conn, key, lambda key=key: compute(key))  # type: ignore[misc]
+    # 1 is used again before 3 comes, so 2 goes: the least recently used.
+    assert computed == [1, 2, 3, 2]

@@ -37,7 +37,7 @@ from score_chassis.jetstream import NatsConnection, ensure_stream
 from score_chassis.logs import get_logger
 from score_chassis.metrics import CONSUMER_LAG, DEAD_LETTERS, EVENTS_CONSUMED
 from score_chassis.tables import dead_letters, inbox, rebuilds
-from score_chassis.view import View, mark
+from score_chassis.view import View, mark, moved
 from score_contracts.envelope import Envelope, UnknownEventType, parse_envelope
 from score_contracts.events import Event
 from score_contracts.subjects import StreamSpec
@@ -380,6 +380,8 @@ class IdempotentConsumer:
             inbox.insert(),
             [{"consumer": self.name, "event_id": e.id, "processed_at": now} for e in new],
         )
+        if self.subscription.view is not None:
+            await moved(conn, self.subscription.view, [self.name])
         return len(new)
 
     async def _dead_letter(self, msg: Msg, error: str, *, event_id: str | None = None) -> None:

@@ -39,7 +39,7 @@ from score_chassis.consumer import IdempotentConsumer
 from score_chassis.database import Database
 from score_chassis.logs import get_logger
 from score_chassis.tables import inbox, rebuilds
-from score_chassis.view import UnderWay, View, aware, mark, under_way
+from score_chassis.view import UnderWay, View, aware, mark, moved, under_way
 
 log = get_logger(__name__)
 
@@ -174,6 +174,7 @@ class Rebuilds:
                         await clear(conn)
                     names = [consumer.name for consumer in consumers]
                     await conn.execute(inbox.delete().where(inbox.c.consumer.in_(names)))
+                    await moved(conn, view, names)
                     await mark(conn, view, until, restarted=False, started_at=started_at)
                 cleared = True
                 for consumer in consumers:

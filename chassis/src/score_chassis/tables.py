@@ -98,3 +98,14 @@ rebuilds = sa.Table(
 )
 """A consumer reading its stream again from the start into a cleared view: one row per consumer
 of the view, written with the clear, deleted when all have caught up (see `view.py`)."""
+
+view_versions = sa.Table(
+    "view_versions",
+    metadata,
+    sa.Column("consumer", sa.String(100), primary_key=True),
+    sa.Column("view", sa.String(100), nullable=False),
+    sa.Column("version", sa.BigInteger, nullable=False),
+)
+"""How many transactions of each consumer of a view have changed it (and its rebuilds): moved
+in the transaction that changes the view, so that a read that finds the same numbers reads the
+same view (`view.Kept`)."""

@@ -12,6 +12,12 @@ def insert(conn: AsyncConnection, table: sa.Table) -> postgresql.Insert | sqlite
 
     The clause is spelled alike on both databases, but each dialect has its own construct.
     """
-    if conn.dialect.name == "postgresql":
+    return insert_on(conn.dialect.name, table)
+
+
+def insert_on(dialect: str, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
+    """`insert` for a dialect named (`conn.dialect.name`): for a statement built once per
+    database kind and kept."""
+    if dialect == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)

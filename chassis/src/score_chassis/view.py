@@ -12,14 +12,21 @@ restored database — writes its row too.
 The rows live in the service's database, so every replica and a process restarted half-way see
 the same thing; a reader checks them in its own transaction, and so sees either the whole view
 or the rows, never a half-built view without them.
+
+Every transaction that changes a view also moves its consumer's number in `view_versions`
+(`moved`). A read that finds the same numbers as an earlier one reads the same view, so what it
+computed then is still exact: `Kept` keeps such answers.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Mapping
+import functools
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -27,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from score_chassis import upsert
 from score_chassis.database import Database
 from score_chassis.errors import Rebuilding
-from score_chassis.tables import rebuilds
+from score_chassis.tables import rebuilds, view_versions
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +143,69 @@ async def mark(
     else:
         statement = insert.on_conflict_do_nothing()
     await conn.execute(statement)
+
+
+async def moved(conn: AsyncConnection, view: View, consumers: Iterable[str]) -> None:
+    """Record, in the transaction that changes `view`, that these consumers changed it."""
+    rows = [{"consumer": name, "view": view.name, "version": 1} for name in consumers]
+    if rows:
+        await conn.execute(_moving(conn.dialect.name), rows)
+
+
+@functools.cache
+def _moving(dialect: str) -> sa.Insert:
+    insert = upsert.insert_on(dialect, view_versions)
+    return insert.on_conflict_do_update(
+        index_elements=[view_versions.c.consumer],
+        set_={"version": view_versions.c.version + 1},
+    )
+
+
+Version = tuple[tuple[str, int], ...]
+"""A view's version: each consumer's number (see `moved`)."""
+
+
+async def version_of(conn: AsyncConnection, view: View) -> Version:
+    rows = await conn.execute(
+        sa.select(view_versions.c.consumer, view_versions.c.version)
+        .where(view_versions.c.view == view.name)
+        .order_by(view_versions.c.consumer)
+    )
+    return tuple((str(consumer), int(version)) for consumer, version in rows)
+
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class Kept(Generic[K, V]):
+    """Answers computed from a view, each kept with the version of the view it was computed
+    from: asked again while the view is the same, the answer is the one kept, and exact.
+
+    Only reads whose answer depends on the view alone (not on the time, say) can be kept.
+    The answers are shared: callers must not change them.
+    """
+
+    def __init__(self, view: View, *, size: int = 256) -> None:
+        self.view = view
+        self.size = size
+        self._kept: OrderedDict[K, tuple[Version, V]] = OrderedDict()
+
+    async def get(self, conn: AsyncConnection, key: K, compute: Callable[[], Awaitable[V]]) -> V:
+        """The answer for `key`, computed by `compute` in `conn`'s transaction unless it is
+        kept for the version `conn` sees. Call it in a snapshot transaction (`reading`), so
+        that the version and what `compute` reads are of one moment."""
+        version = await version_of(conn, self.view)
+        kept = self._kept.get(key)
+        if kept is not None and kept[0] == version:
+            self._kept.move_to_end(key)
+            return kept[1]
+        answer = await compute()
+        self._kept[key] = (version, answer)
+        self._kept.move_to_end(key)
+        while len(self._kept) > self.size:
+            self._kept.popitem(last=False)
+        return answer
 
 
 def aware(moment: dt.datetime) -> dt.datetime:

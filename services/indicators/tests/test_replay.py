@@ -21,7 +21,7 @@ from nats.aio.msg import Msg
 from score_chassis.consumer import IdempotentConsumer
 from score_chassis.jetstream import ensure_stream
 from score_chassis.tables import inbox, rebuilds
-from score_chassis.view import mark
+from score_chassis.view import mark, moved
 from score_contracts.events import (
     EnterpriseEnrolled,
     EnterpriseRegistered,
@@ -159,11 +159,13 @@ async def test_a_rebuilt_projection_counts_what_the_live_one_did(
     app = app_on(tmp_path, nats_url, consumer_ack_wait_seconds=ACK_WAIT)
     async with serving(app) as api:
         live = await wait_for(lambda: counted(1)(api), within=15)
-        # Damage the projection, as a bug in a handler would have: only a rebuild from the
-        # streams puts it right.
+        # Damage the projection, as a bug in a handler would have (in the consumer's
+        # transaction, which moves the projection's version): only a rebuild from the streams
+        # puts it right.
         async with app.state.runtime.database.transaction() as conn:
             await conn.execute(trainings.delete())
             await conn.execute(visits.delete())
+            await moved(conn, PROJECTION, ["indicators-projection-visits"])
         assert (await indicators(api) or {})["enterprises_trained"] == 0
 
         started = await api.post(REPLAY, headers=ADMIN)

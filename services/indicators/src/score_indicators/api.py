@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from score_chassis.http.auth import Reader
 from score_chassis.http.inputs import KnownCountry, RegionSlug, RuntimeDep, queried_region
 from score_chassis.http.problems import invalid_input, problem_responses, rebuilding_response
-from score_chassis.view import reading
+from score_chassis.view import Kept, reading
 from score_contracts.reference import DEFAULT_COUNTRY, quoted
 from score_indicators.indicators import Scope, Value, compute
 from score_indicators.programme import Programme
@@ -59,8 +59,9 @@ async def get_indicators(
             raise invalid_input("query", "phase", reason, rule="unknown-phase")
         window = found.window
     scope = Scope(country=country, region=region, window=window)
+    kept: Kept[Scope, dict[str, Value]] = request.app.state.figures
     async with reading(runtime.database, PROJECTION) as conn:
-        indicators = await compute(conn, scope)
+        indicators = await kept.get(conn, scope, lambda: compute(conn, scope))
     return IndicatorsView(
         country=country,
         region=region,

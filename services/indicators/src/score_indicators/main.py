@@ -11,8 +11,10 @@ from score_chassis.http.app import create_app
 from score_chassis.http.replay import replay_router
 from score_chassis.logs import configure_logging
 from score_chassis.runtime import Runtime
+from score_chassis.view import Kept
 from score_contracts.subjects import STREAMS
 from score_indicators.api import router
+from score_indicators.indicators import Scope, Value
 from score_indicators.programme import load_programme
 from score_indicators.projection import PROJECTION, clear, project
 from score_indicators.settings import IndicatorsSettings
@@ -59,4 +61,7 @@ def build_app(settings: IndicatorsSettings | None = None) -> FastAPI:
         ],
     )
     app.state.programme = load_programme(settings.programme_file)
+    # The figures of each scope asked for, until the projection changes (each is counted from
+    # it alone): a dashboard polling them costs a look at the projection's version.
+    app.state.figures = Kept[Scope, dict[str, Value]](PROJECTION)
     return app

@@ -26,9 +26,9 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from score_chassis import upsert
 from score_chassis.consumer import BatchHandler
 from score_chassis.view import View
 from score_contracts.envelope import Envelope
@@ -123,7 +123,7 @@ def _statement(dialect: str, fact: Fact) -> sa.Insert:
         "trainer": trainers,
         "certification": certifications,
     }[fact]
-    insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    insert = upsert.insert_on(dialect, table)
     match fact:
         case "registered":
             return insert.on_conflict_do_update(
