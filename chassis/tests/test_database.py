@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from score_chassis.database import Database, sqlite_of
 from score_chassis.prepared import Prepared
@@ -109,6 +109,25 @@ async def test_a_prepared_statement_reads_back_what_sqlalchemy_reads(
     assert prepared[0][2].replace(tzinfo=dt.UTC) == dt.datetime(
         2026, 12, 1, 14, 30, 5, 123456, tzinfo=dt.UTC
     )
+
+
+@pytest.mark.postgres
+async def test_a_prepared_statement_on_a_lost_connection_says_so_and_the_next_one_works(
+    postgres_database: Database,
+) -> None:
+    with pytest.raises(DBAPIError) as raised:
+        async with postgres_database.transaction() as conn:
+            await INSERT.rows(conn, _event_row("e-1"))
+            backend = (await conn.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one()
+            async with postgres_database.engine.connect() as other:
+                await other.execute(sa.text(f"SELECT pg_terminate_backend({int(backend)})"))
+            await SELECT.rows(conn, {"stream_id": "enterprise/1"})
+    # A lost connection is an outage (the consumers wait for the database), not a bad event.
+    assert raised.value.connection_invalidated
+    async with postgres_database.transaction() as conn:
+        await INSERT.rows(conn, _event_row("e-2"))
+    async with postgres_database.transaction(write=False) as conn:
+        assert len(await SELECT.rows(conn, {"stream_id": "enterprise/1"})) == 1
 
 
 async def test_a_prepared_write_that_breaks_a_constraint_raises_integrity_error(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
@@ -135,6 +135,61 @@ def sqlite_of(conn: AsyncConnection) -> sqlite3.Connection | None:
     sync = conn.sync_connection
     driver = None if sync is None else sync.connection.driver_connection
     return driver.sqlite if isinstance(driver, _InlineConnection) else None
+
+
+class AsyncpgStatements:
+    """Statements run on the asyncpg connection under a SQLAlchemy one, in its transaction,
+    without SQLAlchemy's execution context and greenlet, which cost more than asyncpg's own
+    work (ADR 016).
+
+    The transaction stays SQLAlchemy's: begun by its asyncpg adapter as its first statement
+    would begin it, ended by it. Errors come out as SQLAlchemy raises them (`IntegrityError`,
+    `OperationalError`, …), marked `connection_invalidated` where the connection was lost.
+    """
+
+    def __init__(self, conn: AsyncConnection, adapter: Any) -> None:
+        self._conn = conn
+        self._adapter = adapter
+
+    async def fetch(self, sql: str, arguments: Sequence[Any]) -> list[Any]:
+        adapter = self._adapter
+        async with adapter._execute_mutex:
+            try:
+                if adapter._transaction is None:
+                    await adapter._start_transaction()
+                return list(await adapter._connection.fetch(sql, *arguments))
+            except Exception as error:
+                cause, translated = error, self._translated(sql, error)
+        if isinstance(translated, DBAPIError) and translated.connection_invalidated:
+            await self._conn.invalidate()  # as SQLAlchemy does: the pool forgets it
+        raise translated from cause
+
+    def _translated(self, sql: str, error: Exception) -> Exception:
+        adapter = self._adapter
+        try:
+            adapter._handle_exception(error)  # raises the error as the adapted DB-API's
+        except adapter.dbapi.Error as dbapi_error:
+            translated = DBAPIError.instance(
+                sql,
+                None,
+                dbapi_error,
+                adapter.dbapi.Error,
+                hide_parameters=True,
+                connection_invalidated=self._conn.dialect.is_disconnect(dbapi_error, adapter, None),
+            )
+            assert isinstance(translated, Exception)
+            return translated
+        except Exception as other:  # whatever else the adapter made of it
+            return other
+        return error
+
+
+def asyncpg_of(conn: AsyncConnection) -> AsyncpgStatements | None:
+    """The asyncpg connection under `conn`, if it runs on one."""
+    sync = conn.sync_connection
+    if sync is None or conn.dialect.driver != "asyncpg":
+        return None
+    return AsyncpgStatements(conn, sync.connection.dbapi_connection)
 
 
 def _inline_sqlite(url: URL) -> Callable[[], _InlineConnection]:

