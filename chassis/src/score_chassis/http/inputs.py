@@ -55,16 +55,20 @@ _LONGEST_VERSION = 18
 """Digits of the highest version any aggregate could be at (well within a 64-bit integer)."""
 
 
-async def _if_match(
-    if_match: Annotated[
-        str | None,
-        Header(
-            description="The version the client last saw; the write is refused with 412 "
-            "if the resource is no longer at it.",
-            examples=['"3"'],
-        ),
-    ] = None,
-) -> int | None:
+IfMatch = Annotated[
+    str | None,
+    Header(
+        description="The version the client last saw; the write is refused with 412 "
+        "if the resource is no longer at it.",
+        examples=['"3"'],
+    ),
+]
+"""The If-Match header, as a parameter of a dependency (`expected_version` reads it)."""
+
+
+def expected_version(if_match: str | None) -> int | None:
+    """The version an If-Match header names, if any; a 422 naming the header if it is not
+    one."""
     if if_match is None:
         return None
     matched = _VERSION.fullmatch(if_match.strip())
@@ -78,9 +82,6 @@ async def _if_match(
         # the 404 of an unknown aggregate, decided where the aggregate is loaded).
         return BEYOND_ANY_VERSION
     return int(digits)
-
-
-IfMatchDep = Annotated[int | None, Depends(_if_match)]
 
 
 def path_id(description: str) -> Any:

@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from score_chassis.commands import Commands, Idempotency, KeyReused, Replayed
-from score_chassis.http.inputs import IfMatchDep, causation_of
+from score_chassis.http.inputs import IfMatch, causation_of, expected_version
 from score_chassis.http.problems import BODY_ERRORS, invalid_input, problem_responses
 from score_chassis.store import Causation
 from score_chassis.tokens import InvalidToken, TokenAuthority
@@ -94,27 +94,25 @@ class Write:
         return answer
 
 
-async def _idempotency(
-    request: Request,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            description="Any unique string (a UUID, say). A retry with the same key and "
-            "body returns the first answer and changes nothing.",
-            max_length=200,
-        ),
-    ] = None,
-) -> Idempotency | None:
-    if idempotency_key is None:
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        description="Any unique string (a UUID, say). A retry with the same key and "
+        "body returns the first answer and changes nothing.",
+        max_length=200,
+    ),
+]
+
+
+async def _idempotency(request: Request, key: str | None) -> Idempotency | None:
+    if key is None:
         return None
     body = await request.body()
     digest = hashlib.sha256(f"{request.method} {request.url.path}\n".encode() + body).hexdigest()
     # A replay answers with the status the endpoint declares: read from the route, so it is
     # stated once, in the decorator (FastAPI's default is 200 when it names none).
     status_code: int = request.scope["route"].status_code or 200
-    return Idempotency(
-        owner=_owner(request), key=idempotency_key, fingerprint=digest, status_code=status_code
-    )
+    return Idempotency(owner=_owner(request), key=key, fingerprint=digest, status_code=status_code)
 
 
 def _owner(request: Request) -> str:
@@ -127,24 +125,21 @@ def _owner(request: Request) -> str:
     return "anonymous"
 
 
-IdempotencyDep = Annotated[Idempotency | None, Depends(_idempotency)]
-
-
-def _write(request: Request, idempotency: Idempotency | None, version: int | None) -> Write:
-    # Read from the request rather than through dependencies of their own: FastAPI resolves
-    # each dependency on every request, and a write pays for every one.
+async def _write(request: Request, key: str | None, version: int | None) -> Write:
+    # The headers are parameters of the one dependency, and the rest is read from the
+    # request: FastAPI resolves each dependency on every request, and a write pays for each.
     commands: Commands[Any] = request.app.state.commands
-    return Write(commands, causation_of(request), idempotency, version)
+    return Write(commands, causation_of(request), await _idempotency(request, key), version)
 
 
-async def _new(request: Request, idempotency: IdempotencyDep) -> Write:
-    return _write(request, idempotency, None)
+async def _new(request: Request, idempotency_key: IdempotencyKey = None) -> Write:
+    return await _write(request, idempotency_key, None)
 
 
 async def _existing(
-    request: Request, idempotency: IdempotencyDep, expected_version: IfMatchDep
+    request: Request, idempotency_key: IdempotencyKey = None, if_match: IfMatch = None
 ) -> Write:
-    return _write(request, idempotency, expected_version)
+    return await _write(request, idempotency_key, expected_version(if_match))
 
 
 NewWrite = Annotated[Write, Depends(_new)]
