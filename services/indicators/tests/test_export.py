@@ -1,0 +1,569 @@
+"""The indicators as files: `GET /v1/indicators?format=csv|xlsx` holds, for every scope, the
+figures the JSON answers, from one moment of the projection, to those allowed to read them."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import datetime as dt
+import io
+import re
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
+from itertools import count
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import nats
+import openpyxl
+import pytest
+from fastapi import FastAPI
+from nats.aio.msg import Msg
+
+from score_chassis.consumer import IdempotentConsumer
+from score_chassis.jetstream import ensure_stream
+from score_chassis.view import moved
+from score_contracts.envelope import Envelope
+from score_contracts.events import (
+    CaseStudyPublished,
+    EnterpriseEnrolled,
+    EnterpriseRegistered,
+    Event,
+    Headcount,
+    Improvement,
+    ModuleCompleted,
+    Money,
+    ParticipantsTrained,
+    TrainerCertified,
+    TrainerRegistered,
+    TrainingFeePaid,
+    VisitCompleted,
+    VisitScheduled,
+)
+from score_contracts.examples import example_envelope
+from score_contracts.reference import REGIONS
+from score_contracts.subjects import STREAMS, subject_for
+from score_indicators.export import Percent, Table, to_csv, to_xlsx
+from score_indicators.indicators import INDICATORS
+from score_indicators.main import build_app
+from score_indicators.projection import PROJECTION, project_all
+from score_indicators.settings import IndicatorsSettings
+from score_testing.nats import free_port
+from score_testing.service import TEST_SECRET, bearer, serving
+from score_testing.streams import wait_for
+
+READER = bearer("reader")
+ADMIN = bearer("admin")
+SCOPES = ["national", *REGIONS["bo"]]
+BEFORE = dt.date(2016, 6, 1)  # Phase II
+DURING = dt.date(2018, 6, 1)  # Phase III
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+PERCENTAGES = {
+    "women_share_trainers",
+    "cost_recovery_pct",
+    "cost_recovery_pct_module1",
+    "cost_recovery_pct_modules2to5",
+}
+ADDITIVE = [key for key in INDICATORS if key not in PERCENTAGES and key != "regions_active"]
+"""What DOMAIN.md counts per region by where each enterprise or trainer is: the regions' rows
+add up to the national one. (A percentage does not add up; `regions_active` is counted.)"""
+
+
+class History:
+    """The programme's history as events, each aggregate's versions numbered."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[Event, int]] = []
+        self._versions: Counter[str] = Counter()
+        self._ids = count(1)
+
+    def add(self, event: Event) -> None:
+        self._versions[event.aggregate_subject] += 1
+        self.events.append((event, self._versions[event.aggregate_subject]))
+
+    def new_id(self, kind: str) -> str:
+        return f"{kind}-{next(self._ids)}"
+
+    def enterprise(self, region: str, on: dt.date, women: int = 40, men: int = 60) -> str:
+        enterprise_id = self.new_id("ent")
+        self.add(
+            EnterpriseRegistered(
+                enterprise_id=enterprise_id,
+                name="Empresa",
+                tax_id="1",
+                country="bo",
+                region=region,
+                sector="textiles",
+                chamber="CNI",
+                workforce=Headcount(women=women, men=men),
+                registered_on=on,
+            )
+        )
+        return enterprise_id
+
+    def enrol(self, enterprise_id: str, module: int, delivery: str, cost: str, on: dt.date) -> str:
+        enrolment_id = self.new_id("enr")
+        self.add(
+            EnterpriseEnrolled(
+                enterprise_id=enterprise_id,
+                enrolment_id=enrolment_id,
+                module=module,
+                delivery=delivery,  # type: ignore[arg-type]
+                delivery_cost=Money(amount=cost),
+                enrolled_on=on,
+            )
+        )
+        return enrolment_id
+
+    def train(self, enterprise_id: str, enrolment_id: str, module: int, on: dt.date) -> None:
+        self.add(
+            ParticipantsTrained(
+                enterprise_id=enterprise_id,
+                enrolment_id=enrolment_id,
+                module=module,
+                trained_on=on,
+                managers=Headcount(women=1, men=2),
+                workers=Headcount(women=3, men=1),
+            )
+        )
+
+    def pay(self, enterprise_id: str, enrolment_id: str, amount: str, on: dt.date) -> None:
+        self.add(
+            TrainingFeePaid(
+                enterprise_id=enterprise_id,
+                enrolment_id=enrolment_id,
+                amount=Money(amount=amount),
+                paid_on=on,
+                payer="enterprise",
+            )
+        )
+
+    def trainer(self, sex: str, region: str, on: dt.date, certified: bool) -> str:
+        trainer_id = self.new_id("tr")
+        self.add(
+            TrainerRegistered(
+                trainer_id=trainer_id,
+                name="Trainer",
+                sex=sex,  # type: ignore[arg-type]
+                country="bo",
+                region=region,
+                organisation="CEPB",
+                registered_on=on,
+            )
+        )
+        if certified:
+            self.add(
+                TrainerCertified(
+                    trainer_id=trainer_id, modules=[1], level="trainer", certified_on=on
+                )
+            )
+        return trainer_id
+
+    def envelopes(self) -> list[Envelope[Event]]:
+        return [example_envelope(event, stream_version=v) for event, v in self.events]
+
+
+def story() -> History:
+    """Enterprises in four regions, trained before and within Phase III, with fees, a module
+    completed, a visit and a case study; trainers of both sexes. Most regions have nothing:
+    their cost recovery and share of women are null."""
+    h = History()
+    a = h.enterprise("la_paz", BEFORE, women=48, men=36)
+    a1 = h.enrol(a, 1, "direct", "1000", BEFORE)
+    h.train(a, a1, 1, BEFORE)
+    h.pay(a, a1, "500", BEFORE)
+    h.add(ModuleCompleted(enterprise_id=a, enrolment_id=a1, module=1, completed_on=BEFORE))
+    a2 = h.enrol(a, 2, "partner", "2000", DURING)
+    h.train(a, a2, 2, DURING)
+    h.pay(a, a2, "2000", DURING)
+    b = h.enterprise("santa_cruz", DURING, women=10, men=90)
+    b1 = h.enrol(b, 1, "partner", "1500", DURING)
+    h.train(b, b1, 1, DURING)
+    h.pay(b, b1, "700", DURING)
+    c = h.enterprise("cochabamba", BEFORE)
+    h.enrol(c, 1, "direct", "1000", BEFORE)  # enrolled, never trained
+    h.enterprise("oruro", DURING)  # registered only
+    woman = h.trainer("female", "la_paz", BEFORE, certified=True)
+    h.trainer("male", "santa_cruz", DURING, certified=True)
+    h.trainer("female", "tarija", DURING, certified=False)
+    visit = {"visit_id": "visit-1", "enterprise_id": b, "trainer_id": woman, "module": 1}
+    h.add(VisitScheduled(scheduled_for=DURING, **visit))
+    h.add(
+        VisitCompleted(
+            completed_on=DURING,
+            duration_hours="3",  # type: ignore[arg-type]
+            improvements=[
+                Improvement(area="5S", description="Cutting floor organised"),
+                Improvement(area="communication", description="A suggestion box"),
+            ],
+            **visit,
+        )
+    )
+    h.add(
+        CaseStudyPublished(
+            enterprise_id=b, title="Textiles", url="https://example.org/t", published_on=DURING
+        )
+    )
+    return h
+
+
+def settings(tmp_path: Path, **overrides: Any) -> IndicatorsSettings:
+    values: dict[str, Any] = {
+        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'indicators.db'}",
+        "nats_url": f"nats://127.0.0.1:{free_port()}",  # none there: nothing is consumed
+        "auth_secret": TEST_SECRET,
+        "log_format": "console",
+        **overrides,
+    }
+    return IndicatorsSettings(**values)
+
+
+async def project(app: FastAPI, envelopes: Sequence[Envelope[Event]]) -> None:
+    """Write facts into the app's projection as its consumers would (moving its version)."""
+    async with app.state.runtime.database.transaction() as conn:
+        await project_all(conn, envelopes)
+        await moved(conn, PROJECTION, ["indicators-projection-enrolment"])
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    app = build_app(settings(tmp_path))
+    async with serving(app) as client:
+        await project(app, story().envelopes())
+        yield client
+
+
+async def json_indicators(
+    api: httpx.AsyncClient, scope: str, phase: str | None = None
+) -> dict[str, Any]:
+    params = {} if scope == "national" else {"region": scope}
+    if phase is not None:
+        params["phase"] = phase
+    response = await api.get("/v1/indicators", params=params, headers=ADMIN)
+    assert response.status_code == 200, response.text
+    indicators: dict[str, Any] = response.json()["indicators"]
+    return indicators
+
+
+def parsed_csv(response: httpx.Response) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(response.content.decode("utf-8"), newline="")))
+
+
+PLAIN_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
+
+
+def assert_cell_is(cell: str, value: Any) -> None:
+    """A CSV cell holds the JSON's figure: empty for null, else the number as a plain decimal."""
+    if value is None:
+        assert cell == ""
+        return
+    assert PLAIN_DECIMAL.fullmatch(cell), cell
+    assert type(value)(cell) == value
+
+
+async def export(
+    api: httpx.AsyncClient, file_format: str, headers: dict[str, str] = ADMIN, **params: str
+) -> httpx.Response:
+    return await api.get(
+        "/v1/indicators", params={"format": file_format, **params}, headers=headers
+    )
+
+
+def by_scope(rows: list[list[str]]) -> dict[str, dict[str, str]]:
+    header, *body = rows
+    return {row[0]: dict(zip(header[1:], row[1:], strict=True)) for row in body}
+
+
+@pytest.mark.parametrize("phase", [None, "phase-3"])
+async def test_the_csv_holds_the_json_figures_of_every_scope(
+    api: httpx.AsyncClient, phase: str | None
+) -> None:
+    response = await export(api, "csv", **({"phase": phase} if phase else {}))
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
+    rows = parsed_csv(response)
+    assert rows[0] == ["region", *INDICATORS]
+    assert [row[0] for row in rows[1:]] == SCOPES
+    for scope, cells in by_scope(rows).items():
+        figures = await json_indicators(api, scope, phase)
+        for key in INDICATORS:
+            assert_cell_is(cells[key], figures[key])
+
+
+async def test_the_csv_is_rfc_4180_with_empty_cells_for_nulls(api: httpx.AsyncClient) -> None:
+    content = (await export(api, "csv")).content
+    lines = content.split(b"\r\n")
+    assert lines[-1] == b""  # every record ends with CRLF, the last one too
+    assert len(lines) == 1 + len(SCOPES) + 1
+    assert not any(b"\n" in line or b"\r" in line for line in lines)
+    potosi = by_scope(parsed_csv(await export(api, "csv")))["potosi"]
+    assert potosi["cost_recovery_pct"] == "" and potosi["women_share_trainers"] == ""
+    assert potosi["enterprises_registered"] == "0"
+
+
+async def test_a_phase_counts_its_window_in_the_file(api: httpx.AsyncClient) -> None:
+    since_inception = by_scope(parsed_csv(await export(api, "csv")))
+    phase = by_scope(parsed_csv(await export(api, "csv", phase="phase-3")))
+    assert since_inception["national"]["enterprises_registered"] == "4"
+    assert phase["national"]["enterprises_registered"] == "2"  # santa_cruz and oruro
+    assert phase["cochabamba"]["enterprises_enrolled"] == "0"
+    assert since_inception["cochabamba"]["enterprises_enrolled"] == "1"
+    # Within the window: (2000 + 700) / (2000 + 1500); since inception (500 + 2700) / 5500.
+    assert phase["national"]["cost_recovery_pct"] == "77.1"
+    assert since_inception["national"]["cost_recovery_pct"] == "58.2"
+
+
+@pytest.mark.parametrize("phase", [None, "phase-3"])
+async def test_the_regions_add_up_to_the_national_row(
+    api: httpx.AsyncClient, phase: str | None
+) -> None:
+    scopes = by_scope(parsed_csv(await export(api, "csv", **({"phase": phase} if phase else {}))))
+    national = scopes.pop("national")
+    for key in ADDITIVE:
+        assert int(national[key]) == sum(int(region[key]) for region in scopes.values()), key
+    active = [slug for slug, region in scopes.items() if region["regions_active"] == "1"]
+    assert int(national["regions_active"]) == len(active)
+    assert int(national["enterprises_trained"]) > 0 and int(national["visits_completed"]) > 0
+
+
+async def test_the_workbook_holds_the_same_table_with_typed_cells(api: httpx.AsyncClient) -> None:
+    response = await export(api, "xlsx", phase="phase-3")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == XLSX
+    workbook = openpyxl.load_workbook(io.BytesIO(response.content))
+    sheet = workbook["indicators"]
+    rows = list(sheet.iter_rows())
+    assert [cell.value for cell in rows[0]] == ["region", *INDICATORS]
+    assert all(cell.font.b for cell in rows[0])
+    assert [row[0].value for row in rows[1:]] == SCOPES
+    for row in rows[1:]:
+        figures = await json_indicators(api, row[0].value, "phase-3")
+        for key, cell in zip(INDICATORS, row[1:], strict=True):
+            value = figures[key]
+            if value is None:
+                assert cell.value is None, key
+            elif key in PERCENTAGES:
+                # Excel's percentages are fractions, shown with one decimal: 77.1 is 0.771
+                # (and 100.0 is 1, which reads back as an int: a cell holds a number).
+                assert cell.data_type == "n" and round(cell.value * 100, 1) == value, key
+                assert cell.number_format == "0.0%"
+            else:
+                assert type(cell.value) is int and cell.value == value, key
+    assert sheet.freeze_panes == "B2"  # the header row and the region column stay in view
+    widths = {name: sheet.column_dimensions[name].width for name in ("A", "B")}
+    assert widths["A"] >= len("santa_cruz") and widths["B"] >= len("enterprises_registered")
+
+
+async def test_json_stays_the_default_answer(api: httpx.AsyncClient) -> None:
+    default = await api.get("/v1/indicators", params={"region": "la_paz"}, headers=READER)
+    explicit = await api.get(
+        "/v1/indicators", params={"region": "la_paz", "format": "json"}, headers=READER
+    )
+    assert default.headers["content-type"] == explicit.headers["content-type"]
+    assert "content-disposition" not in default.headers
+    assert {**default.json(), "as_of": None} == {**explicit.json(), "as_of": None}
+    assert default.json()["indicators"]["enterprises_trained"] == 1
+
+
+@pytest.mark.parametrize("file_format", ["csv", "xlsx"])
+async def test_a_chamber_gets_only_its_own_regions_rows(
+    api: httpx.AsyncClient, file_format: str
+) -> None:
+    chamber = bearer("chamber", regions=["tarija", "la_paz"])
+    response = await export(api, file_format, chamber)
+    assert response.status_code == 200, response.text
+    if file_format == "csv":
+        scopes = [row[0] for row in parsed_csv(response)[1:]]
+    else:
+        sheet = openpyxl.load_workbook(io.BytesIO(response.content))["indicators"]
+        scopes = [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)]
+    assert scopes == ["la_paz", "tarija"]  # the country's order; no national row
+
+
+async def test_a_chamber_naming_a_region_gets_that_row_or_403(api: httpx.AsyncClient) -> None:
+    chamber = bearer("chamber", regions=["tarija", "la_paz"])
+    own = await export(api, "csv", chamber, region="tarija")
+    assert [row[0] for row in parsed_csv(own)[1:]] == ["tarija"]
+    other = await export(api, "csv", chamber, region="beni")
+    assert other.status_code == 403
+    assert other.headers["content-type"] == "application/problem+json"
+
+
+async def test_no_token_is_401(api: httpx.AsyncClient) -> None:
+    for file_format in ("csv", "xlsx", "pdf"):
+        response = await api.get("/v1/indicators", params={"format": file_format})
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize("file_format", ["pdf", "CSV", "", "x" * 300])
+async def test_a_bad_format_is_422_naming_the_query_parameter(
+    api: httpx.AsyncClient, file_format: str
+) -> None:
+    response = await export(api, file_format)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    [error] = response.json()["errors"]
+    assert (error["field"], error["location"], error["rule"]) == (
+        "format",
+        "query",
+        "unknown-format",
+    )
+    assert "one of: json, csv, xlsx" in error["reason"]
+    assert len(error["reason"]) < 120  # a long value is not echoed back whole
+
+
+async def test_an_unknown_phase_or_region_is_422_in_a_file_too(api: httpx.AsyncClient) -> None:
+    for params, field in (({"phase": "phase-9"}, "phase"), ({"region": "atlantis"}, "region")):
+        response = await export(api, "csv", **params)
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["field"] == field
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Etc/GMT+12"])
+async def test_the_file_is_named_for_the_phase_and_the_programmes_day(
+    tmp_path: Path, zone: str
+) -> None:
+    # UTC+14 and UTC-12: whatever the hour, one of them is not on UTC's date.
+    async with serving(build_app(settings(tmp_path, timezone=zone))) as api:
+        before = dt.datetime.now(ZoneInfo(zone)).date()
+        csv_file = await export(api, "csv")
+        xlsx_file = await export(api, "xlsx", phase="phase-3")
+        after = dt.datetime.now(ZoneInfo(zone)).date()
+    names = {f'attachment; filename="score-indicators-bo-all-{day}.csv"' for day in (before, after)}
+    assert csv_file.headers["content-disposition"] in names
+    names = {
+        f'attachment; filename="score-indicators-bo-phase-3-{day}.xlsx"' for day in (before, after)
+    }
+    assert xlsx_file.headers["content-disposition"] in names
+
+
+async def test_every_row_of_a_file_is_of_one_moment_while_events_arrive(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Enterprises are trained, one transaction each, while files are asked for: a file whose
+    scopes were read at different moments would not add up."""
+    app = build_app(settings(tmp_path, database_url=database_url))
+    async with serving(app) as api:
+        writing = asyncio.create_task(train_one_enterprise_after_another(app, 60))
+        nationals = set()
+        while not writing.done():
+            scopes = by_scope(parsed_csv(await export(api, "csv")))
+            national = scopes.pop("national")
+            trained = sum(int(region["enterprises_trained"]) for region in scopes.values())
+            assert int(national["enterprises_trained"]) == trained
+            nationals.add(trained)
+        await writing
+        assert len(nationals) > 2  # the files were read while the history grew
+
+
+async def train_one_enterprise_after_another(app: FastAPI, how_many: int) -> None:
+    h = History()
+    for n in range(how_many):
+        start = len(h.events)
+        enterprise = h.enterprise(REGIONS["bo"][n % len(REGIONS["bo"])], DURING)
+        h.train(enterprise, h.enrol(enterprise, 1, "direct", "100", DURING), 1, DURING)
+        await project(app, h.envelopes()[start:])
+        await asyncio.sleep(0.002)
+
+
+# The file writers, on tables of any content.
+
+
+def test_csv_numbers_are_plain_decimals_and_text_is_quoted_per_rfc_4180() -> None:
+    table = Table(
+        title="t",
+        columns=["name", "count", "share", "big", "met", "none"],
+        rows=[['Cámara "Sur", Oruro', 1200, Percent(41.9), 1e16, True, None]],
+    )
+    assert to_csv(table).decode("utf-8") == (
+        "name,count,share,big,met,none\r\n"
+        '"Cámara ""Sur"", Oruro",1200,41.9,10000000000000000,true,\r\n'
+    )
+
+
+def test_a_workbook_writes_text_as_text_never_as_a_formula() -> None:
+    table = Table(title="t", columns=["text", "met"], rows=[["=1+1", False], ["@SUM(A1)", True]])
+    sheet = openpyxl.load_workbook(io.BytesIO(to_xlsx([table])))["t"]
+    cells = [(cell.value, cell.data_type) for row in sheet.iter_rows(min_row=2) for cell in row]
+    assert cells == [("=1+1", "s"), (False, "b"), ("@SUM(A1)", "s"), (True, "b")]
+
+
+# While the projection is rebuilt.
+
+REPLAY = "/v1/ops/replay/projection"
+
+
+@pytest.fixture
+def gate(monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
+    """Open, until cleared: every consumer's batches wait for it before their transaction, so
+    a rebuild cannot finish meanwhile (as in test_replay.py)."""
+    gate = asyncio.Event()
+    gate.set()
+    handle_batch = IdempotentConsumer.handle_batch
+
+    async def gated(consumer: IdempotentConsumer, messages: Sequence[Msg]) -> None:
+        await gate.wait()
+        await handle_batch(consumer, messages)
+
+    monkeypatch.setattr(IdempotentConsumer, "handle_batch", gated)
+    return gate
+
+
+@pytest.mark.nats
+async def test_while_the_projection_is_rebuilt_a_file_is_503_and_after_it_the_same(
+    tmp_path: Path, nats_url: str, gate: asyncio.Event
+) -> None:
+    await publish(nats_url, story())
+    app = build_app(settings(tmp_path, nats_url=nats_url, consumer_ack_wait_seconds=2))
+    async with serving(app) as api:
+
+        async def all_counted() -> httpx.Response | None:
+            response = await export(api, "csv")
+            if response.status_code != 200:
+                return None
+            national = by_scope(parsed_csv(response))["national"]
+            return (
+                response
+                if national["enterprises_registered"] == "4"
+                and (national["visits_completed"] == "1")
+                else None
+            )
+
+        live = await wait_for(all_counted, within=20)
+        gate.clear()  # the rebuild cannot get far until the gate opens
+        assert (await api.post(REPLAY, headers=ADMIN)).status_code == 202
+
+        async def rebuilding() -> httpx.Response | None:
+            response = await export(api, "csv")
+            return response if response.status_code == 503 else None
+
+        for response in (await wait_for(rebuilding, within=10), await export(api, "xlsx")):
+            assert response.status_code == 503
+            assert response.headers["content-type"] == "application/problem+json"
+            assert response.json()["type"] == "/problems/rebuilding"
+            assert int(response.headers["retry-after"]) > 0
+            assert "content-disposition" not in response.headers
+
+        gate.set()
+        rebuilt = await wait_for(all_counted, within=30)
+        assert rebuilt.content == live.content
+
+
+async def publish(nats_url: str, history: History) -> None:
+    client = await nats.connect(nats_url)
+    try:
+        js = client.jetstream()
+        for context in ("enrolment", "visits"):
+            await ensure_stream(js, STREAMS[context])
+        for envelope in history.envelopes():
+            await js.publish(
+                subject_for(envelope.data, "bo", "santa_cruz"),
+                envelope.model_dump_json().encode(),
+                headers={"Nats-Msg-Id": envelope.id},
+            )
+    finally:
+        await client.close()
