@@ -45,7 +45,7 @@ from score_contracts.events import (
 from score_contracts.examples import example_envelope
 from score_contracts.reference import REGIONS
 from score_contracts.subjects import STREAMS, subject_for
-from score_indicators.export import Percent, Table, to_csv, to_xlsx
+from score_indicators.export import TARGET_COLUMNS, Percent, Table, to_csv, to_xlsx
 from score_indicators.indicators import INDICATORS
 from score_indicators.main import build_app
 from score_indicators.projection import PROJECTION, project_all
@@ -87,7 +87,9 @@ class History:
     def new_id(self, kind: str) -> str:
         return f"{kind}-{next(self._ids)}"
 
-    def enterprise(self, region: str, on: dt.date, women: int = 40, men: int = 60) -> str:
+    def enterprise(
+        self, region: str, on: dt.date, women: int = 40, men: int = 60, chamber: str = "CNI"
+    ) -> str:
         enterprise_id = self.new_id("ent")
         self.add(
             EnterpriseRegistered(
@@ -97,7 +99,7 @@ class History:
                 country="bo",
                 region=region,
                 sector="textiles",
-                chamber="CNI",
+                chamber=chamber,
                 workforce=Headcount(women=women, men=men),
                 registered_on=on,
             )
@@ -179,7 +181,7 @@ def story() -> History:
     a2 = h.enrol(a, 2, "partner", "2000", DURING)
     h.train(a, a2, 2, DURING)
     h.pay(a, a2, "2000", DURING)
-    b = h.enterprise("santa_cruz", DURING, women=10, men=90)
+    b = h.enterprise("santa_cruz", DURING, women=10, men=90, chamber="CAINCO")
     b1 = h.enrol(b, 1, "partner", "1500", DURING)
     h.train(b, b1, 1, DURING)
     h.pay(b, b1, "700", DURING)
@@ -357,6 +359,136 @@ async def test_the_workbook_holds_the_same_table_with_typed_cells(api: httpx.Asy
     assert widths["A"] >= len("santa_cruz") and widths["B"] >= len("enterprises_registered")
 
 
+async def json_targets(
+    api: httpx.AsyncClient, scope: str, phase: str | None = None, headers: dict[str, str] = ADMIN
+) -> dict[str, Any]:
+    params = {} if scope == "national" else {"region": scope}
+    if phase is not None:
+        params["phase"] = phase
+    response = await api.get("/v1/targets", params=params, headers=headers)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def assert_target_row(row: Sequence[Any], scope: str, phase: str, target: dict[str, Any]) -> None:
+    """A row of the targets' table (as read from a workbook) holds the JSON's target."""
+    assert [cell.value for cell in row[:3]] == [phase, scope, target["key"]]
+    as_percentage = target["key"] == "cost_recovery_pct"
+    for cell, field in zip(row[3:6], ("target", "actual", "percent"), strict=True):
+        value = target[field]
+        if value is None:
+            assert cell.value is None, field
+            continue
+        assert cell.data_type == "n", field
+        if as_percentage or field == "percent":
+            assert round(cell.value * 100, 1) == value and cell.number_format == "0.0%", field
+        else:
+            assert cell.value == value and cell.number_format == "General", field
+    assert row[6].data_type == "b" and row[6].value is target["met"]
+
+
+@pytest.mark.parametrize("phase", [None, "phase-3"])
+async def test_the_workbook_has_the_phases_targets_on_a_second_sheet(
+    api: httpx.AsyncClient, phase: str | None
+) -> None:
+    """Within the phase named, or the current one when the indicators are since inception."""
+    response = await export(api, "xlsx", **({"phase": phase} if phase else {}))
+    workbook = openpyxl.load_workbook(io.BytesIO(response.content))
+    assert workbook.sheetnames == ["indicators", "targets"]
+    sheet = workbook["targets"]
+    header, *rows = list(sheet.iter_rows())
+    assert [cell.value for cell in header] == list(TARGET_COLUMNS)
+    expected = [
+        (scope, body["phase"], target)
+        for scope in SCOPES
+        for body in [await json_targets(api, scope, phase)]
+        for target in body["targets"]
+    ]
+    assert len(rows) == len(expected) == len(SCOPES) * 7
+    for row, (scope, phase_id, target) in zip(rows, expected, strict=True):
+        assert_target_row(row, scope, phase_id, target)
+    assert {phase_id for _, phase_id, _ in expected} == {"phase-3"}  # the current one, too
+    national = {row[2].value: row for row in rows if row[1].value == "national"}
+    assert national["new_chambers"][4].value == 1  # CAINCO's first training was in Phase III
+    assert sheet.freeze_panes == "B2"
+
+
+async def test_the_targets_as_a_file_hold_the_json_of_every_scope(api: httpx.AsyncClient) -> None:
+    files = {}
+    for file_format in ("csv", "xlsx"):
+        response = await api.get(
+            "/v1/targets", params={"phase": "phase-3", "format": file_format}, headers=READER
+        )
+        assert response.status_code == 200, response.text
+        files[file_format] = response
+    assert files["csv"].headers["content-type"] == "text/csv; charset=utf-8"
+    assert files["xlsx"].headers["content-type"] == XLSX
+    rows = parsed_csv(files["csv"])
+    sheet = openpyxl.load_workbook(io.BytesIO(files["xlsx"].content))["targets"]
+    cells = list(sheet.iter_rows())
+    assert rows[0] == [cell.value for cell in cells[0]] == list(TARGET_COLUMNS)
+    expected = [
+        (scope, target)
+        for scope in SCOPES
+        for target in (await json_targets(api, scope, "phase-3"))["targets"]
+    ]
+    assert len(rows) == len(cells) == 1 + len(expected)
+    for row, cell_row, (scope, target) in zip(rows[1:], cells[1:], expected, strict=True):
+        assert row[:3] == ["phase-3", scope, target["key"]]
+        for cell, field in zip(row[3:6], ("target", "actual", "percent"), strict=True):
+            assert_cell_is(cell, target[field])
+        assert row[6] == ("true" if target["met"] else "false")
+        assert_target_row(cell_row, scope, "phase-3", target)
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Etc/GMT+12"])
+async def test_the_targets_file_is_named_for_the_phase_and_the_programmes_day(
+    tmp_path: Path, zone: str
+) -> None:
+    async with serving(build_app(settings(tmp_path, timezone=zone))) as api:
+        before = dt.datetime.now(ZoneInfo(zone)).date()
+        named = await api.get(
+            "/v1/targets", params={"phase": "phase-2", "format": "csv"}, headers=READER
+        )
+        current = await api.get("/v1/targets", params={"format": "xlsx"}, headers=READER)
+        after = dt.datetime.now(ZoneInfo(zone)).date()
+    assert named.headers["content-disposition"] in {
+        f'attachment; filename="score-targets-bo-phase-2-{day}.csv"' for day in (before, after)
+    }
+    assert current.headers["content-disposition"] in {
+        f'attachment; filename="score-targets-bo-phase-3-{day}.xlsx"' for day in (before, after)
+    }
+    assert parsed_csv(named) == [list(TARGET_COLUMNS)]  # Phase II has no targets
+
+
+async def test_a_chamber_gets_only_its_own_regions_targets(api: httpx.AsyncClient) -> None:
+    chamber = bearer("chamber", regions=["santa_cruz"])
+    response = await api.get("/v1/targets", params={"format": "csv"}, headers=chamber)
+    assert response.status_code == 200, response.text
+    rows = parsed_csv(response)[1:]
+    assert {row[1] for row in rows} == {"santa_cruz"} and len(rows) == 7
+    own = await json_targets(api, "santa_cruz", headers=chamber)
+    assert [row[2] for row in rows] == [target["key"] for target in own["targets"]]
+    other = await api.get(
+        "/v1/targets", params={"format": "xlsx", "region": "beni"}, headers=chamber
+    )
+    assert other.status_code == 403
+
+
+async def test_the_targets_file_refuses_what_the_json_refuses(api: httpx.AsyncClient) -> None:
+    assert (await api.get("/v1/targets", params={"format": "csv"})).status_code == 401
+    for params, field, rule in (
+        ({"format": "ods"}, "format", "unknown-format"),
+        ({"format": "csv", "phase": "phase-9"}, "phase", "unknown-phase"),
+        ({"format": "csv", "region": "atlantis"}, "region", "unknown-region"),
+    ):
+        response = await api.get("/v1/targets", params=params, headers=READER)
+        assert response.status_code == 422
+        [error] = response.json()["errors"]
+        assert (error["field"], error["rule"]) == (field, rule)
+
+
 async def test_json_stays_the_default_answer(api: httpx.AsyncClient) -> None:
     default = await api.get("/v1/indicators", params={"region": "la_paz"}, headers=READER)
     explicit = await api.get(
@@ -390,6 +522,8 @@ async def test_a_chamber_naming_a_region_gets_that_row_or_403(api: httpx.AsyncCl
     other = await export(api, "csv", chamber, region="beni")
     assert other.status_code == 403
     assert other.headers["content-type"] == "application/problem+json"
+    elsewhere = bearer("chamber", regions=["cusco"])  # none of Bolivia's: nothing to read
+    assert (await export(api, "xlsx", elsewhere)).status_code == 403
 
 
 async def test_no_token_is_401(api: httpx.AsyncClient) -> None:
@@ -449,15 +583,25 @@ async def test_every_row_of_a_file_is_of_one_moment_while_events_arrive(
     app = build_app(settings(tmp_path, database_url=database_url))
     async with serving(app) as api:
         writing = asyncio.create_task(train_one_enterprise_after_another(app, 60))
-        nationals = set()
+        files = []
         while not writing.done():
-            scopes = by_scope(parsed_csv(await export(api, "csv")))
-            national = scopes.pop("national")
-            trained = sum(int(region["enterprises_trained"]) for region in scopes.values())
-            assert int(national["enterprises_trained"]) == trained
-            nationals.add(trained)
-        await writing
-        assert len(nationals) > 2  # the files were read while the history grew
+            indicators = await export(api, "csv")
+            targets = await api.get("/v1/targets", params={"format": "csv"}, headers=ADMIN)
+            files.append((parsed_csv(indicators), parsed_csv(targets)))
+        await writing  # before any assertion, which would leave it writing
+    trained_seen, direct_seen = set(), set()
+    for indicators, targets in files:
+        scopes = by_scope(indicators)
+        national = int(scopes.pop("national")["enterprises_trained"])
+        assert national == sum(int(region["enterprises_trained"]) for region in scopes.values())
+        trained_seen.add(national)
+        direct = {
+            row[1]: int(row[4]) for row in targets[1:] if row[2] == "enterprises_trained_direct"
+        }
+        assert direct.pop("national") == sum(direct.values())
+        direct_seen.add(sum(direct.values()))
+    # The files were read while the history grew.
+    assert len(trained_seen) > 2 and len(direct_seen) > 2
 
 
 async def train_one_enterprise_after_another(app: FastAPI, how_many: int) -> None:
@@ -541,7 +685,9 @@ async def test_while_the_projection_is_rebuilt_a_file_is_503_and_after_it_the_sa
             response = await export(api, "csv")
             return response if response.status_code == 503 else None
 
-        for response in (await wait_for(rebuilding, within=10), await export(api, "xlsx")):
+        first = await wait_for(rebuilding, within=10)
+        targets = await api.get("/v1/targets", params={"format": "xlsx"}, headers=ADMIN)
+        for response in (first, await export(api, "xlsx"), targets):
             assert response.status_code == 503
             assert response.headers["content-type"] == "application/problem+json"
             assert response.json()["type"] == "/problems/rebuilding"

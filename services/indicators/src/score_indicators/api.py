@@ -6,10 +6,11 @@ import dataclasses
 import datetime as dt
 from decimal import Decimal
 from functools import partial
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, BeforeValidator, Field
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from score_chassis.http.auth import Reader
 from score_chassis.http.inputs import (
@@ -31,6 +32,7 @@ from score_indicators.export import (
     FileFormat,
     attachment,
     indicators_table,
+    targets_table,
     to_csv,
     to_xlsx,
 )
@@ -70,6 +72,27 @@ Format = Annotated[AnswerFormat, BeforeValidator(_known_format)]
 NOT_YOURS = "a chamber reads the indicators of its own regions only"
 
 
+def _or_a_file(what: str, name: str) -> dict[int | str, dict[str, Any]]:
+    """The 200 of an endpoint that answers JSON or, with `format`, a file, for its OpenAPI
+    document."""
+    return {
+        200: {
+            "description": f"{what} (JSON), or a file of every scope (CSV, Excel)",
+            "content": {
+                media_type.split(";")[0]: {"schema": {"type": "string", "format": "binary"}}
+                for media_type in MEDIA_TYPES.values()
+            },
+            "headers": {
+                "Content-Disposition": {
+                    "description": f'With a file: `attachment; filename="{name}-<YYYY-MM-DD>'
+                    ".<csv|xlsx>\"`, the date being today in the programme's time zone",
+                    "schema": {"type": "string"},
+                }
+            },
+        }
+    }
+
+
 @router.get(
     "/indicators",
     summary="The programme's indicators for a scope, or every scope as a file",
@@ -79,21 +102,7 @@ NOT_YOURS = "a chamber reads the indicators of its own regions only"
     "one moment of the projection. `region` narrows the file to that region's row.",
     response_model=IndicatorsView,
     responses={
-        200: {
-            "description": "The indicators (JSON), or a file of every scope (CSV, Excel)",
-            "content": {
-                media_type.split(";")[0]: {"schema": {"type": "string", "format": "binary"}}
-                for media_type in MEDIA_TYPES.values()
-            },
-            "headers": {
-                "Content-Disposition": {
-                    "description": 'With a file: `attachment; filename="score-indicators-'
-                    '<country>-<phase or all>-<YYYY-MM-DD>.<csv|xlsx>"`, the date being '
-                    "today in the programme's time zone",
-                    "schema": {"type": "string"},
-                }
-            },
-        },
+        **_or_a_file("The indicators", "score-indicators-<country>-<phase or all>"),
         **problem_responses(401, 403, 422),
         **rebuilding_response(PROJECTION.title),
     },
@@ -142,6 +151,19 @@ def _window(programme: Programme, phase: str | None) -> tuple[dt.date, dt.date] 
     return None if phase is None else _phase(programme, phase, today()).window
 
 
+def _scopes_seen(
+    principal: Principal, country: str, region: str | None, not_yours: str
+) -> list[str | None]:
+    """The scopes a file holds: `region` alone if named, else the nation (None) and each of
+    the country's regions; of those, the ones the principal may read (a chamber's own
+    regions). A 403 if that leaves none."""
+    scopes = [region] if region is not None else [None, *REGIONS[country]]
+    seen = [scope for scope in scopes if principal.sees_region(scope)]
+    if not seen:
+        raise HTTPException(403, detail=not_yours)
+    return seen
+
+
 async def _export(
     request: Request,
     runtime: Runtime,
@@ -151,7 +173,8 @@ async def _export(
     phase: str | None,
     file_format: FileFormat,
 ) -> Response:
-    """The indicators of every scope the principal sees, as a file.
+    """The indicators of every scope the principal sees, as a file; a workbook has the
+    targets of the phase (the current one if none is named) on a second sheet.
 
     Every scope is counted in one read transaction: the rows are of one moment of the
     projection, so the regions add up to the national row however fast events arrive.
@@ -161,25 +184,46 @@ async def _export(
     programme: Programme = request.app.state.programme
     if region is not None:
         queried_region(country, region)
-    window = _window(programme, phase)
-    regions = [region] if region is not None else [None, *REGIONS[country]]
-    visible = [r for r in regions if principal.sees_region(r)]
-    if not visible:  # a chamber of none of this country's regions
-        raise HTTPException(403, detail=NOT_YOURS)
+    chosen = None if phase is None else _phase(programme, phase, today())
+    window = None if chosen is None else chosen.window
+    of_targets = chosen or programme.current_phase(today())
+    scopes = _scopes_seen(principal, country, region, NOT_YOURS)
     kept: Kept[Scope, dict[str, Value]] = request.app.state.figures
-    figures = []
+    figures, targets = [], []
     async with reading(runtime.database, PROJECTION) as conn:
-        for each in visible:
+        for each in scopes:
             scope = Scope(country=country, region=each, window=window)
-            values = await kept.get(conn, scope, partial(compute, conn, scope))
-            figures.append((each or NATIONAL, values))
+            figures.append(
+                (each or NATIONAL, await kept.get(conn, scope, partial(compute, conn, scope)))
+            )
+            if file_format == "xlsx" and of_targets is not None:
+                targets.append((each or NATIONAL, await _targets(request, conn, of_targets, each)))
     table = indicators_table(figures)
-    content = to_csv(table) if file_format == "csv" else to_xlsx([table])
+    if file_format == "csv":
+        content = to_csv(table)
+    else:
+        phase_id = "" if of_targets is None else of_targets.id
+        content = to_xlsx([table, targets_table(phase_id, targets)])
     name = f"score-indicators-{country}-{phase or 'all'}-{today().isoformat()}.{file_format}"
+    return _file(content, file_format, name)
+
+
+def _file(content: bytes, file_format: FileFormat, name: str) -> Response:
     return Response(
         content,
         media_type=MEDIA_TYPES[file_format],
         headers={"Content-Disposition": attachment(name)},
+    )
+
+
+async def _targets(
+    request: Request, conn: AsyncConnection, phase: Phase, region: str | None
+) -> list[TargetValue]:
+    """The targets of `phase` in a scope, kept while the projection is unchanged."""
+    programme: Programme = request.app.state.programme
+    kept: Kept[tuple[str, str | None], list[TargetValue]] = request.app.state.targets
+    return await kept.get(
+        conn, (phase.id, region), partial(targets_of, conn, programme, phase, region=region)
     )
 
 
@@ -204,7 +248,16 @@ class TargetsView(BaseModel):
 @router.get(
     "/targets",
     summary="A phase's targets, and how far the programme is towards each",
-    responses={**problem_responses(401, 403, 422), **rebuilding_response(PROJECTION.title)},
+    description="With `format=csv` or `format=xlsx`, a file to download: a row per target "
+    "of the phase in each scope (`national`, then each region of the phase's country; a "
+    "chamber's own regions only), all counted from one moment of the projection. `region` "
+    "narrows the file to that region's rows.",
+    response_model=TargetsView,
+    responses={
+        **_or_a_file("The targets", "score-targets-<country>-<phase>"),
+        **problem_responses(401, 403, 422),
+        **rebuilding_response(PROJECTION.title),
+    },
 )
 async def get_targets(
     request: Request,
@@ -215,18 +268,24 @@ async def get_targets(
         Query(max_length=64, description="A phase id, e.g. phase-3; the current phase if none"),
     ] = None,
     region: Annotated[RegionSlug | None, Query(description="A region slug, e.g. la_paz")] = None,
-) -> TargetsView:
+    format_: Annotated[
+        Format,
+        Query(
+            alias="format",
+            description="`json` (one scope), or `csv` or `xlsx`: a file of every scope",
+        ),
+    ] = "json",
+) -> TargetsView | Response:
+    if format_ != "json":
+        return await _export_targets(request, runtime, principal, phase, region, format_)
     if not principal.sees_region(region):
-        raise HTTPException(403, detail="a chamber reads the targets of its own regions only")
+        raise HTTPException(403, detail=NOT_YOUR_TARGETS)
     programme: Programme = request.app.state.programme
     chosen = _phase(programme, phase, today())
     if region is not None:
         queried_region(chosen.country, region)
-    kept: Kept[tuple[str, str | None], list[TargetValue]] = request.app.state.targets
     async with reading(runtime.database, PROJECTION) as conn:
-        values = await kept.get(
-            conn, (chosen.id, region), lambda: targets_of(conn, programme, chosen, region=region)
-        )
+        values = await _targets(request, conn, chosen, region)
     return TargetsView(
         phase=chosen.id,
         title=chosen.title,
@@ -236,6 +295,36 @@ async def get_targets(
         as_of=dt.datetime.now(dt.UTC),
         targets=[Target(**dataclasses.asdict(value)) for value in values],
     )
+
+
+NOT_YOUR_TARGETS = "a chamber reads the targets of its own regions only"
+
+
+async def _export_targets(
+    request: Request,
+    runtime: Runtime,
+    principal: Principal,
+    phase: str | None,
+    region: str | None,
+    file_format: FileFormat,
+) -> Response:
+    """The targets of the phase (the current one if none is named) in every scope the
+    principal sees, as a file: a row per target of each scope, all of one moment."""
+    if region is not None and not principal.sees_region(region):
+        raise HTTPException(403, detail=NOT_YOUR_TARGETS)
+    programme: Programme = request.app.state.programme
+    chosen = _phase(programme, phase, today())
+    if region is not None:
+        queried_region(chosen.country, region)
+    scopes = _scopes_seen(principal, chosen.country, region, NOT_YOUR_TARGETS)
+    async with reading(runtime.database, PROJECTION) as conn:
+        targets = [
+            (each or NATIONAL, await _targets(request, conn, chosen, each)) for each in scopes
+        ]
+    table = targets_table(chosen.id, targets)
+    content = to_csv(table) if file_format == "csv" else to_xlsx([table])
+    name = f"score-targets-{chosen.country}-{chosen.id}-{today().isoformat()}.{file_format}"
+    return _file(content, file_format, name)
 
 
 def _phase(programme: Programme, phase: str | None, today: dt.date) -> Phase:

@@ -1,9 +1,10 @@
 """The figures as files to download: a CSV table, or an Excel workbook of one or more sheets.
 
-A table here is plain data — a title, column names and rows of cells — and the functions
-return bytes; what the rows stand for (the indicators by scope, a phase's targets) is decided
-by whoever builds them. Percentages are marked as such (`Percent`) where they are put in a
-row: a workbook shows them with a percent format, a CSV writes the number (41.9).
+A table here is plain data — a title, column names and rows of cells — and `to_csv` and
+`to_xlsx` return bytes; what the rows stand for is decided by whoever builds them (below:
+`indicators_table`, a row per scope, and `targets_table`, a row per target of a scope).
+Percentages are marked as such (`Percent`) where they are put in a row: a workbook shows them
+with a percent format, a CSV writes the number (41.9).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from xlsxwriter.format import Format
 from xlsxwriter.worksheet import Worksheet
 
 from score_indicators.indicators import INDICATORS, Value
+from score_indicators.targets import TargetValue
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,3 +173,31 @@ def indicators_table(figures: Sequence[tuple[str, Mapping[str, Value]]]) -> Tabl
 
 def _indicator_cell(key: str, value: Value) -> Cell:
     return Percent(value) if key in PERCENTAGES and value is not None else value
+
+
+# What the targets' export holds.
+
+TARGET_COLUMNS: Final = ("phase", "region", "key", "target", "actual", "percent", "met")
+
+
+def targets_table(phase: str, targets: Sequence[tuple[str, Sequence[TargetValue]]]) -> Table:
+    """A row per target of `phase` in each scope (`national`, or a region's slug): what it
+    asks, what is there, how far along (a percentage), whether it is met. A target on a
+    percentage (cost recovery) has its target and actual as percentages too."""
+    return Table(
+        title="targets",
+        columns=TARGET_COLUMNS,
+        rows=[
+            (
+                phase,
+                scope,
+                value.key,
+                _indicator_cell(value.key, value.target),
+                _indicator_cell(value.key, value.actual),
+                None if value.percent is None else Percent(value.percent),
+                value.met,
+            )
+            for scope, values in targets
+            for value in values
+        ],
+    )
