@@ -158,8 +158,9 @@ async def record(
             .on_conflict_do_nothing()
             .returning(reached.c.milestone_id)
         )
-        if inserted.first() is None:
-            continue  # reached before: never again
+        stream = f"milestone/{milestone.milestone_id}"
+        if inserted.first() is None or await store.stream_version(conn, stream):
+            continue  # reached before: never again (its row, or its event, says so)
         event = MilestoneReached(
             milestone_id=milestone.milestone_id,
             indicator=milestone.indicator,
@@ -172,7 +173,7 @@ async def record(
         region = None if milestone.scope == NATIONAL else milestone.scope
         await store.append(
             conn,
-            f"milestone/{milestone.milestone_id}",
+            stream,
             0,
             [store.NewEvent(event=event, subject=subject_for(event, country, region))],
             source=source,
@@ -204,6 +205,10 @@ class MilestoneWatch:
         self.on_recorded = on_recorded
         self.poll_seconds = poll_seconds
         self._looked_at: Any = None
+
+    def forget_last_look(self) -> None:
+        """Look again at the next `look` even if the projection has not moved since."""
+        self._looked_at = None
 
     async def run(self) -> None:
         while True:
