@@ -388,11 +388,17 @@ async def get_milestones(
                 title=titles.get(row.milestone, row.milestone),
                 indicator=row.indicator,
                 scope=row.scope,
-                threshold=Decimal(row.threshold).normalize(),
-                value=Decimal(row.value).normalize(),
+                threshold=_plain(row.threshold),
+                value=_plain(row.value),
                 phase=row.phase,
                 reached_at=aware(row.reached_at),
             )
             for row in rows
         ]
     )
+
+
+def _plain(number: Decimal) -> Decimal:
+    """A number as stored (to four places), without trailing zeros or an exponent: 60, 41.9."""
+    trimmed = Decimal(number).normalize()
+    return trimmed.quantize(Decimal(1)) if trimmed == trimmed.to_integral() else trimmed
