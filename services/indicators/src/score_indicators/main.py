@@ -13,6 +13,7 @@ from score_chassis.logs import configure_logging
 from score_chassis.runtime import Runtime
 from score_chassis.view import Kept
 from score_contracts.subjects import STREAMS
+from score_indicators import dashboard
 from score_indicators.api import router
 from score_indicators.indicators import Scope, Value
 from score_indicators.programme import load_programme
@@ -64,4 +65,5 @@ def build_app(settings: IndicatorsSettings | None = None) -> FastAPI:
     # The figures of each scope asked for, until the projection changes (each is counted from
     # it alone): a dashboard polling them costs a look at the projection's version.
     app.state.figures = Kept[Scope, dict[str, Value]](PROJECTION)
+    dashboard.attach(app)
     return app
