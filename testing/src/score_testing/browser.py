@@ -37,7 +37,7 @@ def chromium_path() -> str | None:
     """The browser to drive: `SCORE_CHROMIUM` if set, else the first found on PATH."""
     given = os.environ.get("SCORE_CHROMIUM")
     if given:
-        return given
+        return shutil.which(given)
     return next((found for name in CHROMIUM_NAMES if (found := shutil.which(name))), None)
 
 
@@ -46,7 +46,11 @@ def require_chromium() -> str:
     path = chromium_path()
     if path:
         return path
-    reason = "no chromium on PATH: apt-get install chromium (or set SCORE_CHROMIUM)"
+    reason = (
+        f"no browser: {os.environ['SCORE_CHROMIUM']!r} (SCORE_CHROMIUM) is not a program"
+        if os.environ.get("SCORE_CHROMIUM")
+        else "no chromium on PATH: apt-get install chromium (or set SCORE_CHROMIUM)"
+    )
     if os.environ.get("SCORE_REQUIRE_BROWSER") == "1":
         pytest.fail(f"SCORE_REQUIRE_BROWSER=1 but {reason}")
     pytest.skip(reason)
@@ -237,7 +241,10 @@ class Browser:
 async def chromium(executable: str | None = None) -> AsyncIterator[Browser]:
     """A headless Chromium with a fresh profile, stopped at the end of the block."""
     executable = executable or require_chromium()
-    with tempfile.TemporaryDirectory(prefix="score-chromium-") as profile:
+    # The browser's helpers may still be writing to the profile as it is removed.
+    with tempfile.TemporaryDirectory(
+        prefix="score-chromium-", ignore_cleanup_errors=True
+    ) as profile:
         profile_dir = Path(profile)
         log = (profile_dir / "chromium.log").open("wb")
         process = await asyncio.create_subprocess_exec(
@@ -268,6 +275,8 @@ async def chromium(executable: str | None = None) -> AsyncIterator[Browser]:
                 finally:
                     await browser.close()
         finally:
+            with contextlib.suppress(TimeoutError):  # it closes itself on Browser.close
+                await asyncio.wait_for(process.wait(), timeout=3)
             if process.returncode is None:
                 process.terminate()
                 try:
