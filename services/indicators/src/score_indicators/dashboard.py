@@ -202,6 +202,33 @@ async def get_monthly(
     )
 
 
+CHANGED_EVENT = {
+    "description": "One event of the stream (its heartbeats are comments, not events)",
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"const": "changed"},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": {
+                "type": "object",
+                "required": ["version"],
+                "properties": {
+                    "version": {
+                        "type": "integer",
+                        "description": "Grows with each change of the figures",
+                    }
+                },
+            },
+        },
+        "retry": {"type": "integer", "description": "Milliseconds to wait to reconnect"},
+    },
+}
+"""How each server-sent event of the stream is documented (as OpenAPI 3.2 describes a stream
+with `itemSchema`; before 3.2 the `schema` of `text/event-stream` is that of one event)."""
+
+
 @router.get(
     "/v1/indicators/changes",
     tags=["indicators"],
@@ -212,7 +239,7 @@ async def get_monthly(
             "description": '`event: changed` with `{"version": N}` at once and at each '
             "change of the figures; a comment line as a heartbeat; the stream ends when the "
             "server stops (reconnect, as EventSource would)",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {"text/event-stream": {"schema": CHANGED_EVENT}},
         },
         **problem_responses(401, 403),
     },
