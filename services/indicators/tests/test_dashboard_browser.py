@@ -17,8 +17,9 @@ import pytest
 from fastapi import FastAPI
 
 from score_chassis.jetstream import ensure_stream
+from score_chassis.tables import rebuilds
 from score_chassis.tokens import TokenAuthority
-from score_chassis.view import moved
+from score_chassis.view import mark, moved
 from score_contracts.envelope import Envelope
 from score_contracts.events import (
     EnterpriseEnrolled,
@@ -53,6 +54,7 @@ HEADLINE = (
     "improvements_recorded",
     "case_studies_published",
 )
+CONSUMER = "indicators-projection-enrolment"
 LIVE_WITHIN = 5.0
 """How soon a new training must show on an open page."""
 
@@ -278,7 +280,7 @@ async def test_a_chamber_sees_its_regions_and_a_missing_or_refused_token_asks_fo
     async with served(app) as server:
         async with app.state.runtime.database.transaction() as conn:
             await project_all(conn, STORY)
-            await moved(conn, PROJECTION, ["indicators-projection-enrolment"])
+            await moved(conn, PROJECTION, [CONSUMER])
 
         # No token: a form asks for one, and the figures show once it is given.
         page = await browser.new_page(f"{server.url}/")
@@ -292,6 +294,25 @@ async def test_a_chamber_sees_its_regions_and_a_missing_or_refused_token_asks_fo
         )
         await loaded(page)
         assert value_of(await shown(page), "enterprises_trained") == 5
+
+        # While the projection is rebuilt the API answers 503: the page says so, keeps what it
+        # showed, and goes on by itself once the rebuild is done.
+        database = app.state.runtime.database
+        async with database.transaction() as conn:
+            await mark(
+                conn, PROJECTION, {CONSUMER: 50}, restarted=True, started_at=dt.datetime.now(dt.UTC)
+            )
+            await moved(conn, PROJECTION, [CONSUMER])
+        notice = await page.wait_for(
+            "!document.getElementById('notice').hidden && "
+            "document.getElementById('notice').textContent"
+        )
+        assert "recalculando" in notice
+        assert value_of(await shown(page), "enterprises_trained") == 5
+        async with database.transaction() as conn:
+            await conn.execute(rebuilds.delete())
+            await moved(conn, PROJECTION, [CONSUMER])
+        await page.wait_for("document.getElementById('notice').hidden")
 
         # A token the API refuses: asked again, saying why.
         refused = await browser.new_page(f"{server.url}/?token=not-a-token")
