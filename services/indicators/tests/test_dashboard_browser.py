@@ -273,6 +273,90 @@ async def test_the_page_shows_the_api_figures_and_a_new_training_within_seconds(
         assert unexpected(english.errors) == []
 
 
+TARGETS = {
+    "phase": "phase-3",
+    "region": None,
+    "as_of": "2026-12-01T12:00:00Z",
+    "targets": [
+        {"key": "enterprises_trained_direct", "target": 40, "actual": 12, "percent": 30.0,
+         "met": False},
+        {"key": "trainers_trained", "target": 10, "actual": 3, "percent": 30.0, "met": False},
+        {"key": "cost_recovery_pct", "target": 100, "actual": 104.5, "percent": 104.5,
+         "met": True},
+    ],
+}  # fmt: skip
+MILESTONES = {
+    "milestones": [
+        {"milestone_id": "m-1", "milestone": "region-first-trained-enterprise",
+         "indicator": "enterprises_trained", "scope": "potosi", "threshold": 1, "value": 1,
+         "reached_at": "2019-05-20T15:00:00Z", "phase": None},
+        {"milestone_id": "m-2", "milestone": "national-every-10-enterprises",
+         "indicator": "enterprises_trained", "scope": "national", "threshold": 10, "value": 10,
+         "reached_at": "2019-09-03T15:00:00Z", "phase": None},
+    ]
+}  # fmt: skip
+"""The answers `GET /v1/targets` and `GET /v1/milestones` are to give, as agreed while they
+are being built: where this service has them not yet, the test serves these in their place."""
+
+
+def with_targets_and_milestones(app: FastAPI) -> None:
+    """Serve the agreed answers of the endpoints this service does not have yet."""
+    paths = {getattr(route, "path", None) for route in app.routes}
+    if "/v1/targets" not in paths:
+        app.add_api_route("/v1/targets", lambda: TARGETS, methods=["GET"])
+    if "/v1/milestones" not in paths:
+        app.add_api_route("/v1/milestones", lambda: MILESTONES, methods=["GET"])
+
+
+async def api_answer(base_url: str, auth: str, path: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=base_url) as http:
+        response = await http.get(path, headers={"Authorization": f"Bearer {auth}"})
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+async def test_the_targets_and_milestones_show_when_the_service_answers_them(
+    tmp_path: Path, browser: Browser
+) -> None:
+    app = app_on(tmp_path, f"nats://127.0.0.1:{free_port()}")
+    with_targets_and_milestones(app)
+    async with served(app) as server:
+        admin = token()
+        page = await browser.new_page(f"{server.url}/?lang=en&token={admin}")
+        await loaded(page)
+        await page.wait_for("!document.getElementById('targets').hidden")
+        targets = (await api_answer(server.url, admin, "/v1/targets?phase=phase-3"))["targets"]
+        shown_targets = await page.evaluate(
+            """[...document.querySelectorAll('#target-list [data-target]')].map((item) => [
+                 item.dataset.target,
+                 item.querySelector('[role=progressbar]').getAttribute('aria-valuetext'),
+                 item.classList.contains('met')])"""
+        )
+        assert [key for key, _, _ in shown_targets] == [t["key"] for t in targets]
+        for (_, text, met), target in zip(shown_targets, targets, strict=True):
+            assert f" of {target['target']}" in text
+            assert met == target["met"]
+        assert "Phase III" in await page.evaluate(
+            "document.getElementById('targets-title').textContent"
+        )
+        spanish = await browser.new_page(f"{server.url}/?token={admin}")
+        await spanish.wait_for("!document.getElementById('targets').hidden")
+        assert await spanish.evaluate("document.getElementById('targets-title').textContent") == (
+            "Avance hacia las metas de la Fase III"
+        )
+
+        await page.wait_for("!document.getElementById('milestones').hidden")
+        milestones = (await api_answer(server.url, admin, "/v1/milestones"))["milestones"]
+        items = await page.evaluate(
+            "[...document.querySelectorAll('#milestone-list li')].map((li) => li.textContent)"
+        )
+        assert len(items) == min(8, len(milestones))
+        latest = max(milestones, key=lambda m: m["reached_at"])
+        assert str(latest["value"]) in items[0]  # the latest first
+        assert unexpected(page.errors) == []
+
+
 async def test_a_chamber_sees_its_regions_and_a_missing_or_refused_token_asks_for_one(
     tmp_path: Path, browser: Browser
 ) -> None:

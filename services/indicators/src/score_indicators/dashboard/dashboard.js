@@ -408,7 +408,7 @@
       return;
     }
     section.hidden = false;
-    $("targets-title").textContent = t("targets.title", { phase: state.phase.title });
+    $("targets-title").textContent = t("targets.title", { phase: phaseTitle(state.phase) });
     $("targets-window").textContent = t("targets.window", {
       from: days.format(new Date(state.phase.starts_on)),
       to: days.format(new Date(state.phase.ends_on)),
@@ -456,6 +456,11 @@
         return item;
       }),
     );
+  }
+
+  /** A phase's title, in the page's language where the configuration's is "Phase …". */
+  function phaseTitle(phase) {
+    return lang === "es" ? phase.title.replace(/^Phase\b/, "Fase") : phase.title;
   }
 
   function drawRegions(regions, answers) {
