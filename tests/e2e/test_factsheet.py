@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from score_cli.demo import load_scenario
+from score_cli.demo import load_scenario, phase_targets, print_targets
 from score_cli.up import System
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -31,3 +31,20 @@ def test_the_demo_scenario_reproduces_the_factsheet(system: System) -> None:
 
     again = load_scenario(urls, system.admin_token(), out=io.StringIO())
     assert again == values  # loading twice changes nothing
+
+    # And the demo shows Phase III's targets beside what the scenario reached of them.
+    targets = phase_targets(urls["indicators"], system.admin_token())
+    actual = {t["key"]: t["actual"] for t in targets["targets"]}
+    assert list(actual) == [
+        "enterprises_trained_direct",
+        "enterprises_trained_partner",
+        "trainers_trained",
+        "new_regions",
+        "new_chambers",
+        "case_studies_published",
+        "cost_recovery_pct",
+    ]
+    printed = io.StringIO()
+    print_targets(targets, out=printed)
+    assert "Phase III (2017-11-01 – 2019-11-30): targets" in printed.getvalue()
+    assert all(key in printed.getvalue() for key in actual)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -47,6 +47,9 @@ class Runtime:
     rebuilds: Rebuilds = field(init=False)
     """The views its subscriptions build, and their rebuilds: background work of the runtime,
     never of the request that asks for one."""
+    alongside: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    """Background work of the service's own (a watch of its views, say), added once the
+    runtime is made: each started with it, after its consumers, and cancelled when it stops."""
     _tasks: list[asyncio.Task[None]] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
@@ -94,6 +97,8 @@ class Runtime:
         for consumer in self.consumers:
             consumer.start()
         self.rebuilds.start()
+        for work in self.alongside:
+            self._tasks.append(asyncio.create_task(work(), name=getattr(work, "__name__", None)))
         log.info("service.started", context=self.context)
 
     async def _provision(self) -> None:

@@ -123,6 +123,31 @@ def print_factsheet(values: dict[str, Any], *, out: Any = sys.stdout) -> None:
         print(f"  {label:<30} {figure:<22} {values[key]}", file=out)
 
 
+DEMO_PHASE = "phase-3"
+"""The phase whose targets the demo shows: the one the factsheet was written in."""
+
+
+def phase_targets(url: str, token: str, phase: str = DEMO_PHASE) -> dict[str, Any]:
+    """`GET /v1/targets` of the indicators service at `url`."""
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(headers=headers, timeout=30, trust_env=False) as http:
+        response = http.get(f"{url}/v1/targets", params={"phase": phase})
+    if response.status_code != 200:
+        raise ScenarioFailed(f"targets: {response.status_code} {response.text}")
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def print_targets(answer: dict[str, Any], *, out: Any = sys.stdout) -> None:
+    print(f"\n  {answer['title']} ({answer['starts_on']} – {answer['ends_on']}): targets", file=out)
+    print("  target                         aim      now    progress", file=out)
+    for target in answer["targets"]:
+        actual = "—" if target["actual"] is None else f"{target['actual']:g}"
+        progress = "—" if target["percent"] is None else f"{target['percent']:.1f} %"
+        met = "  met" if target["met"] else ""
+        print(f"  {target['key']:<30} {target['target']:<8g} {actual:<6} {progress}{met}", file=out)
+
+
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     demo = commands.add_parser(
         "demo", help="run the system with the Bolivia factsheet scenario loaded"
@@ -142,7 +167,9 @@ def run_demo(args: argparse.Namespace) -> int:
     def after_start(system: System) -> None:
         print("\nLoading the Bolivia factsheet scenario …", flush=True)
         urls = {s.name: s.url for s in system.services}
-        print_factsheet(load_scenario(urls, system.admin_token()))
+        token = system.admin_token()
+        print_factsheet(load_scenario(urls, token))
+        print_targets(phase_targets(urls["indicators"], token))
 
     return serve_until_stopped(system, after_start=after_start)
 
@@ -158,4 +185,5 @@ def run_seed(args: argparse.Namespace) -> int:
     services = running["services"]
     assert isinstance(services, dict)
     print_factsheet(load_scenario(services, token))
+    print_targets(phase_targets(str(services["indicators"]), token))
     return 0

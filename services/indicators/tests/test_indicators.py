@@ -2,140 +2,29 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from collections import Counter
-from itertools import count
 from typing import Any
 
 import pytest
 
 from score_chassis.database import Database
-from score_contracts.envelope import Envelope
 from score_contracts.events import (
     CaseStudyPublished,
     EnterpriseDetailsCorrected,
-    EnterpriseEnrolled,
-    EnterpriseRegistered,
     EnterpriseWithdrawn,
-    Event,
     Headcount,
     Improvement,
     ModuleCompleted,
     Money,
-    ParticipantsTrained,
     TrainerCertified,
-    TrainerRegistered,
     TrainingFeePaid,
     VisitCancelled,
     VisitCompleted,
     VisitScheduled,
 )
-from score_contracts.examples import example_envelope
 from score_indicators.indicators import INDICATORS, Scope, compute
 from score_indicators.projection import clear, project, project_all
-
-PHASE_3 = (dt.date(2017, 11, 1), dt.date(2019, 11, 30))
-BEFORE = dt.date(2016, 6, 1)
-DURING = dt.date(2018, 6, 1)
-
-
-class Programme:
-    """Writes the programme's history as events, numbering each aggregate's versions."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[Event, int]] = []
-        self._versions: Counter[str] = Counter()
-        self._ids = count(1)
-
-    def add(self, event: Event) -> Event:
-        self._versions[event.aggregate_subject] += 1
-        self.events.append((event, self._versions[event.aggregate_subject]))
-        return event
-
-    def enterprise(
-        self, region: str = "la_paz", women: int = 50, men: int = 50, on: dt.date = BEFORE
-    ) -> str:
-        enterprise_id = f"ent-{next(self._ids)}"
-        self.add(
-            EnterpriseRegistered(
-                enterprise_id=enterprise_id,
-                name="Empresa",
-                tax_id="1",
-                country="bo",
-                region=region,
-                sector="manufacturing",
-                chamber="CNI",
-                workforce=Headcount(women=women, men=men),
-                registered_on=on,
-            )
-        )
-        return enterprise_id
-
-    def enrol(
-        self,
-        enterprise_id: str,
-        module: int = 1,
-        delivery: str = "direct",
-        cost: str = "1000",
-        on: dt.date = BEFORE,
-    ) -> str:
-        enrolment_id = f"enr-{next(self._ids)}"
-        self.add(
-            EnterpriseEnrolled(
-                enterprise_id=enterprise_id,
-                enrolment_id=enrolment_id,
-                module=module,
-                delivery=delivery,  # type: ignore[arg-type]
-                delivery_cost=Money(amount=cost),
-                enrolled_on=on,
-            )
-        )
-        return enrolment_id
-
-    def train(
-        self,
-        enterprise_id: str,
-        enrolment_id: str,
-        managers: tuple[int, int] = (1, 1),
-        workers: tuple[int, int] = (1, 1),
-        module: int = 1,
-        on: dt.date = BEFORE,
-    ) -> None:
-        self.add(
-            ParticipantsTrained(
-                enterprise_id=enterprise_id,
-                enrolment_id=enrolment_id,
-                module=module,
-                trained_on=on,
-                managers=Headcount(women=managers[0], men=managers[1]),
-                workers=Headcount(women=workers[0], men=workers[1]),
-            )
-        )
-
-    def trainer(self, sex: str, region: str = "la_paz", on: dt.date = BEFORE) -> str:
-        trainer_id = f"tr-{next(self._ids)}"
-        self.add(
-            TrainerRegistered(
-                trainer_id=trainer_id,
-                name="Trainer",
-                sex=sex,  # type: ignore[arg-type]
-                country="bo",
-                region=region,
-                organisation="CEPB",
-                registered_on=on,
-            )
-        )
-        return trainer_id
-
-    def envelopes(self) -> list[Envelope[Event]]:
-        return [example_envelope(event, stream_version=v) for event, v in self.events]
-
-    async def project_into(self, db: Database, order: list[int] | None = None) -> None:
-        order = order if order is not None else list(range(len(self.events)))
-        async with db.transaction() as conn:
-            for index in order:
-                event, version = self.events[index]
-                await project(conn, example_envelope(event, stream_version=version))
+from score_testing.history import BEFORE, DURING, PHASE_3
+from score_testing.history import History as Programme
 
 
 async def indicators(db: Database, **scope: Any) -> dict[str, Any]:
@@ -156,13 +45,13 @@ async def test_a_scope_is_counted_afresh_at_every_read(projection_db: Database) 
     p = Programme()
     e = p.enterprise(region="la_paz")
     p.train(e, p.enrol(e))
-    await p.project_into(projection_db)
+    await p.project_into(projection_db, project)
     assert (await indicators(projection_db, region="la_paz"))["enterprises_trained"] == 1
     projected = len(p.events)
     for region in ("la_paz", "oruro"):
         e = p.enterprise(region=region)
         p.train(e, p.enrol(e))
-    await p.project_into(projection_db, order=list(range(projected, len(p.events))))
+    await p.project_into(projection_db, project, order=list(range(projected, len(p.events))))
     assert (await indicators(projection_db, region="la_paz"))["enterprises_trained"] == 2
     assert (await indicators(projection_db, region="oruro"))["enterprises_trained"] == 1
     assert (await indicators(projection_db))["enterprises_trained"] == 3
@@ -177,7 +66,7 @@ async def test_trained_enterprises_are_distinct_and_participants_summed(
     p.train(a, a1, managers=(1, 2), workers=(3, 4))
     p.train(a, a1, managers=(0, 1), workers=(2, 0))  # a second day: still one enterprise
     p.enrol(b)  # enrolled, never trained
-    await p.project_into(projection_db)
+    await p.project_into(projection_db, project)
     values = await indicators(projection_db)
     assert values["enterprises_registered"] == 2
     assert values["enterprises_enrolled"] == 2
@@ -197,7 +86,7 @@ async def test_employees_benefited_uses_the_latest_known_workforce(
     p.train(a, p.enrol(a))
     p.add(EnterpriseDetailsCorrected(enterprise_id=a, workforce=Headcount(women=25, men=35)))
     # Applied newest first: the older registration must not overwrite the correction.
-    await p.project_into(projection_db, order=[3, 0, 1, 2])
+    await p.project_into(projection_db, project, order=[3, 0, 1, 2])
     assert (await indicators(projection_db))["employees_benefited"] == 60
 
 
@@ -209,7 +98,7 @@ async def test_an_enterprise_counts_once_in_each_channel_it_was_trained_through(
     p.train(a, p.enrol(a, module=1, delivery="direct"))
     p.train(a, p.enrol(a, module=2, delivery="partner"), module=2)
     p.train(b, p.enrol(b, delivery="partner"))
-    await p.project_into(projection_db)
+    await p.project_into(projection_db, project)
     values = await indicators(projection_db)
     assert values["enterprises_trained"] == 2
     assert values["enterprises_trained_direct"] == 1
@@ -223,7 +112,7 @@ async def test_history_does_not_un_happen_a_withdrawn_enterprise_still_counts(
     a = p.enterprise()
     p.train(a, p.enrol(a))
     p.add(EnterpriseWithdrawn(enterprise_id=a, reason="closed", withdrawn_on=BEFORE))
-    await p.project_into(projection_db)
+    await p.project_into(projection_db, project)
     values = await indicators(projection_db)
     assert values["enterprises_trained"] == 1
     assert values["employees_benefited"] == 100
@@ -237,7 +126,7 @@ async def test_a_region_counts_its_own_enterprises_and_trainers(projection_db: D
     p.enterprise(region="santa_cruz")  # registered, not trained: not an active region
     p.trainer("female", region="la_paz")
     p.trainer("male", region="cochabamba")
-    await p.project_into(projection_db)
+    await p.project_into(projection_db, project)
     national = await indicators(projection_db)
     la_paz = await indicators(projection_db, region="la_paz")
     assert national["regions_active"] == 2
@@ -254,7 +143,7 @@ async def test_a_phase_counts_only_what_happened_in_its_window(projection_db: Da
     new = p.enterprise(on=DURING, women=10, men=20)
     p.train(new, p.enrol(new, on=DURING), on=DURING)
     p.train(old, p.enrol(old, module=2, on=DURING), module=2, on=DURING)  # trained again
-    await p.project_into(projection_db)
+    await p.project_into(projection_db, project)
     phase = await indicators(projection_db, window=PHASE_3)
     assert phase["enterprises_registered"] == 1
     assert phase["enterprises_trained"] == 2
@@ -275,7 +164,7 @@ async def test_trainers_by_sex_certified_once_and_the_share_of_women(
                     trainer_id=trainer_id, modules=modules, level="trainer", certified_on=BEFORE
                 )
             )
-    await p.project_into(projection_db)
+    await p.project_into(projection_db, project)
     values = await indicators(projection_db)
     assert values["trainers_trained"] == 31
     assert (values["trainers_trained_women"], values["trainers_trained_men"]) == (13, 18)
@@ -312,7 +201,7 @@ async def test_modules_visits_improvements_and_case_studies(projection_db: Datab
             enterprise_id=a, title="Delizia", url="https://example.org/d", published_on=BEFORE
         )
     )
-    await p.project_into(projection_db)
+    await p.project_into(projection_db, project)
     values = await indicators(projection_db)
     assert (values["modules_completed"], values["modules_completed_m1"]) == (1, 1)
     assert values["modules_completed_m2"] == 0
@@ -346,7 +235,7 @@ async def test_cost_recovery_is_fees_over_delivery_cost_for_module_1_and_the_res
                 payer="enterprise",
             )
         )
-    await p.project_into(projection_db)
+    await p.project_into(projection_db, project)
     values = await indicators(projection_db)
     got = (
         values["cost_recovery_pct"],
@@ -360,7 +249,7 @@ async def test_cost_recovery_is_null_where_nothing_was_spent(projection_db: Data
     p = Programme()
     a = p.enterprise()
     p.enrol(a, cost="0")
-    await p.project_into(projection_db)
+    await p.project_into(projection_db, project)
     assert (await indicators(projection_db))["cost_recovery_pct_module1"] is None
 
 
@@ -373,7 +262,7 @@ async def test_the_order_events_arrive_in_does_not_change_any_indicator(
         enrolment = p.enrol(e)
         p.train(e, enrolment, on=DURING)
         p.add(EnterpriseDetailsCorrected(enterprise_id=e, workforce=Headcount(women=15, men=40)))
-    await p.project_into(projection_db, order=list(reversed(range(len(p.events)))))
+    await p.project_into(projection_db, project, order=list(reversed(range(len(p.events)))))
     values = await indicators(projection_db)
     assert values["employees_benefited"] == 3 * 55
     assert values["regions_active"] == 3
@@ -398,6 +287,6 @@ async def test_a_history_projected_in_one_batch_counts_what_it_does_event_by_eve
     in_one_batch = await indicators(projection_db)
     async with projection_db.transaction() as conn:
         await clear(conn)
-    await p.project_into(projection_db)
+    await p.project_into(projection_db, project)
     assert in_one_batch == await indicators(projection_db)
     assert in_one_batch["employees_benefited"] == 2 * 60

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from score_chassis.consumer import Subscription
 from score_chassis.http.app import create_app
@@ -15,10 +16,12 @@ from score_chassis.view import Kept
 from score_contracts.subjects import STREAMS
 from score_indicators import dashboard
 from score_indicators.api import router
-from score_indicators.indicators import Scope, Value
+from score_indicators.indicators import Scope, Value, compute
+from score_indicators.milestones import MilestoneWatch
 from score_indicators.programme import load_programme
 from score_indicators.projection import PROJECTION, clear, project
 from score_indicators.settings import IndicatorsSettings
+from score_indicators.targets import TargetValue
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -61,9 +64,24 @@ def build_app(settings: IndicatorsSettings | None = None) -> FastAPI:
             ),
         ],
     )
-    app.state.programme = load_programme(settings.programme_file)
+    programme = app.state.programme = load_programme(settings.programme)
     # The figures of each scope asked for, until the projection changes (each is counted from
     # it alone): a dashboard polling them costs a look at the projection's version.
-    app.state.figures = Kept[Scope, dict[str, Value]](PROJECTION)
+    figures = app.state.figures = Kept[Scope, dict[str, Value]](PROJECTION)
+    app.state.targets = Kept[tuple[str, str | None], list[TargetValue]](PROJECTION)
+
+    async def counted(conn: AsyncConnection, scope: Scope) -> dict[str, Value]:
+        return await figures.get(conn, scope, lambda: compute(conn, scope))
+
+    watch = MilestoneWatch(
+        runtime.database,
+        programme,
+        country=settings.country,
+        source=runtime.source,
+        figures=counted,
+        on_recorded=runtime.relay.notify,
+    )
+    runtime.alongside.append(watch.run)
+    app.state.milestones = watch
     dashboard.attach(app)
     return app

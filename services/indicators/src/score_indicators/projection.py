@@ -39,6 +39,7 @@ from score_indicators.tables import (
     MONEY_SCALE,
     case_studies,
     certifications,
+    chamber_key,
     completions,
     enrolments,
     enterprises,
@@ -93,14 +94,16 @@ def fact_of(envelope: Envelope[Event]) -> tuple[sa.Table, dict[str, Any]] | None
             return enterprises, {
                 "enterprise_id": event.enterprise_id,
                 **_workforce(event.workforce, envelope.streamversion),
+                **_chamber(event.chamber, envelope.streamversion),
                 "country": event.country,
                 "region": event.region,
                 "registered_on": event.registered_on,
             }
-        case EnterpriseDetailsCorrected(workforce=Headcount() as workforce):
+        case EnterpriseDetailsCorrected() if event.workforce or event.chamber:
             return enterprises, {
                 "enterprise_id": event.enterprise_id,
-                **_workforce(workforce, envelope.streamversion),
+                **(_workforce(event.workforce, envelope.streamversion) if event.workforce else {}),
+                **(_chamber(event.chamber, envelope.streamversion) if event.chamber else {}),
             }
         case EnterpriseEnrolled():
             return enrolments, {
@@ -167,28 +170,42 @@ def fact_of(envelope: Envelope[Event]) -> tuple[sa.Table, dict[str, Any]] | None
 
 
 _WORKFORCE = ("workforce_women", "workforce_men", "workforce_version")
+_CHAMBER = ("chamber_key", "chamber_version")
+_VERSIONED = {"workforce_version": _WORKFORCE, "chamber_version": _CHAMBER}
+"""Facts of an enterprise that corrections replace, each with the aggregate version that said
+it: an older correction arriving late changes nothing."""
 
 
 def _workforce(workforce: Headcount, version: int) -> dict[str, int]:
     return dict(zip(_WORKFORCE, (workforce.women, workforce.men, version), strict=True))
 
 
+def _chamber(chamber: str, version: int) -> dict[str, str | int]:
+    return {"chamber_key": chamber_key(chamber), "chamber_version": version}
+
+
 def _writing(conn: AsyncConnection, table: sa.Table, columns: tuple[str, ...]) -> sa.Insert:
     """The statement that writes rows of `table` with these columns.
 
     An enterprise is known from its registration and its corrections, which may come in any
-    order: what one says is merged into what is known, and a workforce only replaces an older
-    one (by its aggregate's version).
+    order: what one says is merged into what is known, and a workforce or a chamber only
+    replaces an older one (by its aggregate's version).
     """
     if table is not enterprises:
         return table.insert()
     row = upsert.insert(conn, enterprises)
-    newer = row.excluded.workforce_version > enterprises.c.workforce_version
-    changes: dict[str, Any] = {
-        column: sa.case((newer, row.excluded[column]), else_=enterprises.c[column])
-        for column in _WORKFORCE
-    }
-    identity = [c for c in columns if c not in _WORKFORCE and c != "enterprise_id"]
+    changes: dict[str, Any] = {}
+    for version, group in _VERSIONED.items():
+        if version in columns:
+            newer = row.excluded[version] > enterprises.c[version]
+            changes.update(
+                {
+                    column: sa.case((newer, row.excluded[column]), else_=enterprises.c[column])
+                    for column in group
+                }
+            )
+    versioned = {column for group in _VERSIONED.values() for column in group}
+    identity = [c for c in columns if c not in versioned and c != "enterprise_id"]
     changes.update({column: row.excluded[column] for column in identity})
     return row.on_conflict_do_update(index_elements=[enterprises.c.enterprise_id], set_=changes)
 

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
+
 from score_chassis.settings import ServiceSettings
 from score_indicators.programme import DEFAULT_FILE
 
@@ -9,4 +11,8 @@ from score_indicators.programme import DEFAULT_FILE
 class IndicatorsSettings(ServiceSettings):
     service_name: str = "indicators"
     http_port: int = 8103
-    programme_file: Path = DEFAULT_FILE
+    programme: Path = Field(
+        default=DEFAULT_FILE,
+        description="The programme's phases, targets and milestones (TOML); the default is "
+        "deploy/config/programme.toml",
+    )

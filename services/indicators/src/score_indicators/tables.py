@@ -25,7 +25,11 @@ enterprises = sa.Table(
     sa.Column("workforce_women", sa.Integer, nullable=False, server_default="0"),
     sa.Column("workforce_men", sa.Integer, nullable=False, server_default="0"),
     sa.Column("workforce_version", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("chamber_key", sa.String(500), nullable=True),
+    sa.Column("chamber_version", sa.Integer, nullable=False, server_default="0"),
 )
+"""`chamber_key`: the enterprise's chamber as chambers are compared (`chamber_key()`); like the
+workforce, only replaced by a later version of the enterprise."""
 
 enrolments = sa.Table(
     "ind_enrolments",
@@ -109,3 +113,8 @@ visits = sa.Table(
     sa.Column("on_date", sa.Date, nullable=False),
     sa.Column("improvements", sa.Integer, nullable=False, server_default="0"),
 )
+
+
+def chamber_key(chamber: str) -> str:
+    """A chamber as chambers are compared: case- and space-insensitively (DOMAIN.md)."""
+    return "".join(chamber.split()).casefold()
