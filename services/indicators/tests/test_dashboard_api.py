@@ -24,9 +24,8 @@ from score_contracts.events import (
     ParticipantsTrained,
 )
 from score_contracts.examples import example, example_envelope
-from score_indicators.dashboard import current_phase
 from score_indicators.main import build_app
-from score_indicators.programme import Phase, Programme
+from score_indicators.milestones import reached
 from score_indicators.projection import PROJECTION, project_all
 from score_indicators.settings import IndicatorsSettings
 from score_testing.browser import Served, served
@@ -195,44 +194,6 @@ def test_the_page_files_are_in_the_package() -> None:
 # ---- Phases
 
 
-def _phase(id_: str, starts: str, ends: str) -> Phase:
-    return Phase(
-        id=id_,
-        title=id_,
-        starts_on=dt.date.fromisoformat(starts),
-        ends_on=dt.date.fromisoformat(ends),
-    )
-
-
-PHASES = Programme(
-    phases=[
-        _phase("phase-2", "2013-01-01", "2017-10-31"),
-        _phase("phase-3", "2017-11-01", "2019-11-30"),
-        _phase("phase-4", "2021-01-01", "2022-12-31"),
-    ]
-)
-
-
-@pytest.mark.parametrize(
-    ("today", "current"),
-    [
-        ("2015-06-01", "phase-2"),  # in a window
-        ("2017-11-01", "phase-3"),  # its first day
-        ("2019-11-30", "phase-3"),  # its last day
-        ("2020-06-01", "phase-3"),  # between two: the one that began last
-        ("2026-12-01", "phase-4"),  # past the last
-        ("2010-01-01", "phase-4"),  # before any: the last
-    ],
-)
-def test_the_current_phase_holds_today_else_is_the_last(today: str, current: str) -> None:
-    found = current_phase(PHASES, dt.date.fromisoformat(today))
-    assert found is not None and found.id == current
-
-
-def test_no_phases_no_current_phase() -> None:
-    assert current_phase(Programme(), dt.date(2020, 1, 1)) is None
-
-
 async def test_the_phases_are_listed_with_their_targets_and_the_current_one(
     client: httpx.AsyncClient,
 ) -> None:
@@ -247,6 +208,10 @@ async def test_the_phases_are_listed_with_their_targets_and_the_current_one(
     assert phases["phase-3"]["current"] and not phases["phase-2"]["current"]
     assert phases["phase-3"]["starts_on"] == "2017-11-01"
     assert phases["phase-3"]["targets"]["enterprises_trained_direct"] == 40
+    # The phase the targets are of when none is named.
+    targets = await client.get("/v1/targets", headers=READER)
+    assert targets.status_code == 200, targets.text
+    assert targets.json()["phase"] == body["current"]
 
 
 # ---- Months
@@ -437,6 +402,30 @@ async def test_the_changes_say_at_once_and_whenever_events_are_counted(app: Fast
             assert name == "changed" and later != data
             await counted(app, trained(2, "beni", (dt.date(2020, 1, 7), 3)))
             assert (await next_event(events, within=2))[1] != later
+
+
+async def test_a_milestone_recorded_is_a_change_too(app: FastAPI) -> None:
+    # The milestone watch records a milestone a moment after the figures that reached it,
+    # without moving the projection: the page must hear of it all the same.
+    async with served(app) as server, httpx.AsyncClient(base_url=server.url) as http:
+        async with http.stream("GET", CHANGES, headers=READER) as stream:
+            events = events_of(stream)
+            _, before = await next_event(events)
+            async with app.state.runtime.database.transaction() as conn:
+                await conn.execute(
+                    reached.insert().values(
+                        milestone_id="01620b0f-b0ec-78db-b31f-de5083538df9",
+                        milestone="region-first-trained-enterprise",
+                        indicator="enterprises_trained",
+                        scope="beni",
+                        threshold=1,
+                        value=1,
+                        phase=None,
+                        reached_at=dt.datetime.now(dt.UTC),
+                    )
+                )
+            name, after = await next_event(events, within=2)
+            assert name == "changed" and after != before
 
 
 async def test_one_poller_feeds_every_listener_and_stops_when_none_is_left(

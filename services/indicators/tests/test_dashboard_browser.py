@@ -273,41 +273,6 @@ async def test_the_page_shows_the_api_figures_and_a_new_training_within_seconds(
         assert unexpected(english.errors) == []
 
 
-TARGETS = {
-    "phase": "phase-3",
-    "region": None,
-    "as_of": "2026-12-01T12:00:00Z",
-    "targets": [
-        {"key": "enterprises_trained_direct", "target": 40, "actual": 12, "percent": 30.0,
-         "met": False},
-        {"key": "trainers_trained", "target": 10, "actual": 3, "percent": 30.0, "met": False},
-        {"key": "cost_recovery_pct", "target": 100, "actual": 104.5, "percent": 104.5,
-         "met": True},
-    ],
-}  # fmt: skip
-MILESTONES = {
-    "milestones": [
-        {"milestone_id": "m-1", "milestone": "region-first-trained-enterprise",
-         "indicator": "enterprises_trained", "scope": "potosi", "threshold": 1, "value": 1,
-         "reached_at": "2019-05-20T15:00:00Z", "phase": None},
-        {"milestone_id": "m-2", "milestone": "national-every-10-enterprises",
-         "indicator": "enterprises_trained", "scope": "national", "threshold": 10, "value": 10,
-         "reached_at": "2019-09-03T15:00:00Z", "phase": None},
-    ]
-}  # fmt: skip
-"""The answers `GET /v1/targets` and `GET /v1/milestones` are to give, as agreed while they
-are being built: where this service has them not yet, the test serves these in their place."""
-
-
-def with_targets_and_milestones(app: FastAPI) -> None:
-    """Serve the agreed answers of the endpoints this service does not have yet."""
-    paths = {getattr(route, "path", None) for route in app.routes}
-    if "/v1/targets" not in paths:
-        app.add_api_route("/v1/targets", lambda: TARGETS, methods=["GET"])
-    if "/v1/milestones" not in paths:
-        app.add_api_route("/v1/milestones", lambda: MILESTONES, methods=["GET"])
-
-
 async def api_answer(base_url: str, auth: str, path: str) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=base_url) as http:
         response = await http.get(path, headers={"Authorization": f"Bearer {auth}"})
@@ -319,10 +284,20 @@ async def api_answer(base_url: str, auth: str, path: str) -> dict[str, Any]:
 async def test_the_targets_and_milestones_show_when_the_service_answers_them(
     tmp_path: Path, browser: Browser
 ) -> None:
-    app = app_on(tmp_path, f"nats://127.0.0.1:{free_port()}")
-    with_targets_and_milestones(app)
+    app = app_on(tmp_path, f"nats://127.0.0.1:{free_port()}")  # fed here, not by NATS
     async with served(app) as server:
+        async with app.state.runtime.database.transaction() as conn:
+            await project_all(conn, STORY)
+            await moved(conn, PROJECTION, [CONSUMER])
         admin = token()
+
+        async def reached() -> list[dict[str, Any]]:
+            found: list[dict[str, Any]] = (
+                await api_answer(server.url, admin, "/v1/milestones?lang=en")
+            )["milestones"]
+            return found
+
+        milestones = await wait_for(reached, within=10)  # the watch finds them in moments
         page = await browser.new_page(f"{server.url}/?lang=en&token={admin}")
         await loaded(page)
         await page.wait_for("!document.getElementById('targets').hidden")
@@ -335,7 +310,7 @@ async def test_the_targets_and_milestones_show_when_the_service_answers_them(
         )
         assert [key for key, _, _ in shown_targets] == [t["key"] for t in targets]
         for (_, text, met), target in zip(shown_targets, targets, strict=True):
-            assert f" of {target['target']}" in text
+            assert f" of {target['target']:g}" in text
             assert met == target["met"]
         assert "Phase III" in await page.evaluate(
             "document.getElementById('targets-title').textContent"
@@ -346,14 +321,19 @@ async def test_the_targets_and_milestones_show_when_the_service_answers_them(
             "Avance hacia las metas de la Fase III"
         )
 
+        # The milestones reached, newest first, in the programme's words.
         await page.wait_for("!document.getElementById('milestones').hidden")
-        milestones = (await api_answer(server.url, admin, "/v1/milestones"))["milestones"]
-        items = await page.evaluate(
-            "[...document.querySelectorAll('#milestone-list li')].map((li) => li.textContent)"
+        milestones = await reached()
+        items = await page.wait_for(
+            f"""(() => {{
+                const items = [...document.querySelectorAll('#milestone-list [data-milestone]')];
+                return items.length === {min(8, len(milestones))}
+                    && items.map((li) => [li.dataset.milestone, li.textContent]);
+            }})()"""
         )
-        assert len(items) == min(8, len(milestones))
-        latest = max(milestones, key=lambda m: m["reached_at"])
-        assert str(latest["value"]) in items[0]  # the latest first
+        for (milestone_id, text), milestone in zip(items, milestones, strict=False):
+            assert milestone_id == milestone["milestone_id"]
+            assert text.startswith(milestone["title"])
         assert unexpected(page.errors) == []
 
 

@@ -7,6 +7,10 @@ change to every listener: a hundred dashboards open cost one cheap query per tic
 hundred. A listener is told the latest version only; one that is slow to read misses the
 versions in between, which is all a page that re-reads its figures needs.
 
+Something else the page shows may change without the projection's version: the milestones,
+which the milestone watch records a moment after the figures that reached them. What `also`
+counts (the milestones recorded) is watched beside the version, in the same read.
+
 A stream ends when the server is stopping. uvicorn waits for every response to finish
 before it shuts the app's lifespan down, so a stream that waited for the lifespan would hold
 the shutdown forever; the poller notices uvicorn's own stop flag instead (see
@@ -21,7 +25,9 @@ import contextlib
 import json
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from score_chassis.database import Database
 from score_chassis.logs import get_logger
@@ -43,9 +49,18 @@ def frame(event: str, data: object) -> str:
     return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-def _number(version: Version) -> int:
-    """One number for a version, for clients: it grows with every consumer transaction."""
-    return sum(number for _, number in version)
+Seen = tuple[Version, int]
+"""The projection's version, and what `also` counted."""
+
+
+def _number(seen: Seen) -> int:
+    """One number for clients: it grows with every consumer transaction (and with `also`)."""
+    version, also = seen
+    return sum(number for _, number in version) + also
+
+
+async def _nothing(conn: AsyncConnection) -> int:
+    return 0
 
 
 def _server_stopping() -> bool:
@@ -70,15 +85,17 @@ class Changes:
         poll_seconds: float = POLL_SECONDS,
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
         lifetime_seconds: float = LIFETIME_SECONDS,
+        also: Callable[[AsyncConnection], Awaitable[int]] = _nothing,
     ) -> None:
         self.database = database
         self.view = view
+        self.also = also
         self.poll_seconds = poll_seconds
         self.heartbeat_seconds = heartbeat_seconds
         self.lifetime_seconds = lifetime_seconds
-        self._listeners: set[asyncio.Queue[Version | None]] = set()
+        self._listeners: set[asyncio.Queue[Seen | None]] = set()
         self._poller: asyncio.Task[None] | None = None
-        self._version: Version | None = None
+        self._seen: Seen | None = None
         self._closed = False
         self.pollers_started = 0
         """How many pollers this process has started (one at a time), for tests and logs."""
@@ -92,13 +109,13 @@ class Changes:
         heartbeats in between; until the server stops or the stream's lifetime is over."""
         if self._closed:
             return
-        queue: asyncio.Queue[Version | None] = asyncio.Queue(maxsize=1)
+        queue: asyncio.Queue[Seen | None] = asyncio.Queue(maxsize=1)
         self._listeners.add(queue)
         self._ensure_poller()
         ends_at = time.monotonic() + self.lifetime_seconds
         try:
             yield f"retry: {RETRY_MILLISECONDS}\n\n"
-            sent = self._version or await self._read_version()
+            sent = self._seen or await self._read()
             if sent is not None:
                 yield frame("changed", {"version": _number(sent)})
             while (left := ends_at - time.monotonic()) > 0:
@@ -121,10 +138,10 @@ class Changes:
             self.pollers_started += 1
             self._poller = asyncio.create_task(self._poll(), name="projection-changes")
 
-    async def _read_version(self) -> Version | None:
+    async def _read(self) -> Seen | None:
         try:
             async with self.database.transaction(write=False) as conn:
-                return await version_of(conn, self.view)
+                return await version_of(conn, self.view), await self.also(conn)
         except Exception as error:  # the database may be briefly away: try at the next tick
             log.warning("changes.version_unread", error=repr(error))
             return None
@@ -135,15 +152,15 @@ class Changes:
             if _server_stopping():
                 self._end_streams()
                 return
-            version = await self._read_version()
-            if version is not None and version != self._version:
+            seen = await self._read()
+            if seen is not None and seen != self._seen:
                 # Also after a first read: it may be newer than what a listener was sent.
-                self._version = version
+                self._seen = seen
                 for queue in list(self._listeners):
-                    _replace(queue, version)
+                    _replace(queue, seen)
             await asyncio.sleep(self.poll_seconds)
         # Nobody listens: the version may move unseen until someone does again.
-        self._version = None
+        self._seen = None
 
     def _end_streams(self) -> None:
         self._closed = True
@@ -159,7 +176,7 @@ class Changes:
                 await self._poller
 
 
-def _replace(queue: asyncio.Queue[Version | None], item: Version | None) -> None:
+def _replace(queue: asyncio.Queue[Seen | None], item: Seen | None) -> None:
     """Put `item` in a queue of one, in place of what the listener has not read yet."""
     with contextlib.suppress(asyncio.QueueEmpty):
         queue.get_nowait()

@@ -16,9 +16,11 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
 
+import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from score_chassis.http.auth import Reader
 from score_chassis.http.inputs import KnownCountry, RegionSlug, RuntimeDep, queried_region, today
@@ -29,7 +31,8 @@ from score_chassis.view import Kept, reading
 from score_contracts.reference import DEFAULT_COUNTRY, quoted
 from score_indicators.changes import Changes
 from score_indicators.indicators import Scope
-from score_indicators.programme import Phase, Programme
+from score_indicators.milestones import reached
+from score_indicators.programme import Programme
 from score_indicators.projection import PROJECTION
 from score_indicators.series import MonthTrained, monthly
 
@@ -109,19 +112,10 @@ class PhaseView(BaseModel):
 
 class PhasesView(BaseModel):
     current: str | None = Field(
-        description="The phase whose window holds today, else the last one; null if none"
+        description="The phase whose window holds today, else the last one to have started; "
+        "null if none has"
     )
     phases: list[PhaseView]
-
-
-def current_phase(programme: Programme, on: dt.date) -> Phase | None:
-    """The phase whose window holds `on`; else the one that began last (the programme ran
-    past its last phase's window, or `on` falls between two phases)."""
-    holding = [p for p in programme.phases if p.starts_on <= on <= p.ends_on]
-    if holding:
-        return holding[-1]
-    begun = [p for p in programme.phases if p.starts_on <= on]
-    return max(begun or programme.phases, key=lambda p: p.starts_on, default=None)
 
 
 @router.get(
@@ -132,7 +126,7 @@ def current_phase(programme: Programme, on: dt.date) -> Phase | None:
 )
 async def get_phases(request: Request, principal: Reader) -> PhasesView:
     programme: Programme = request.app.state.programme
-    current = current_phase(programme, today())
+    current = programme.current_phase(today())  # as `GET /v1/targets` takes it by default
     return PhasesView(
         current=current.id if current else None,
         phases=[
@@ -255,13 +249,18 @@ async def get_changes(request: Request, principal: Reader) -> StreamingResponse:
     )
 
 
+async def milestones_recorded(conn: AsyncConnection) -> int:
+    """How many milestones have been reached: a new one is news for the page too."""
+    return int((await conn.execute(sa.select(sa.func.count()).select_from(reached))).scalar_one())
+
+
 def attach(app: FastAPI) -> None:
     """Add the dashboard to the indicators' app: its routes, what they keep, and the end of
     the change streams before the runtime stops."""
     runtime: Runtime = app.state.runtime
     app.include_router(router)
     app.state.monthly = Kept[Scope, list[MonthTrained]](PROJECTION)
-    changes = Changes(runtime.database, PROJECTION)
+    changes = Changes(runtime.database, PROJECTION, also=milestones_recorded)
     app.state.changes = changes
     running = app.router.lifespan_context
 

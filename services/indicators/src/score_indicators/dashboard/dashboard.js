@@ -95,7 +95,7 @@
       "months.none": "Aún no hay capacitaciones.",
       "milestones.title": "Últimos hitos alcanzados",
       "milestones.none": "Aún no se alcanzó ningún hito.",
-      "milestone.region-first-trained-enterprise": "Primera empresa capacitada en {scope}",
+      "milestone.facts": "{indicator}: {value} · {when}",
       "milestone.generic": "{indicator}: {value} (umbral {threshold}) · {scope}",
       "milestone.national": "Bolivia",
       "asOf": "Datos al {when}",
@@ -177,7 +177,7 @@
       "months.none": "No trainings yet.",
       "milestones.title": "Latest milestones reached",
       "milestones.none": "No milestone reached yet.",
-      "milestone.region-first-trained-enterprise": "First enterprise trained in {scope}",
+      "milestone.facts": "{indicator}: {value} · {when}",
       "milestone.generic": "{indicator}: {value} (threshold {threshold}) · {scope}",
       "milestone.national": "Bolivia",
       "asOf": "Figures as of {when}",
@@ -211,6 +211,8 @@
   const percent = (value) =>
     value === null || value === undefined ? t("none") : percents.format(value / 100);
   const regionName = (slug) => REGIONS[slug] ?? slug;
+  const indicatorName = (key) => (`ind.${key}` in TEXT[lang] ? t(`ind.${key}`) : key);
+  const isPercentKey = (key) => key.endsWith("_pct") || key === "women_share_trainers";
   const $ = (id) => document.getElementById(id);
 
   // ---- The token: given once in the address, kept for the tab, never left in the address.
@@ -288,7 +290,7 @@
         get(`/v1/indicators${scopeQuery()}`),
         get(`/v1/indicators/monthly${scopeQuery()}`),
         state.phase ? get(`/v1/targets${scopeQuery({ phase: state.phase.id })}`) : null,
-        get("/v1/milestones"),
+        get(`/v1/milestones${scopeQuery({ lang, limit: 8 })}`),
         ...regions.map((region) => get(`/v1/indicators?region=${encodeURIComponent(region)}`)),
       ]);
       if (generation !== state.generation) return;
@@ -416,9 +418,9 @@
     const list = $("target-list");
     list.replaceChildren(
       ...answer.body.targets.map((target) => {
-        const isPercent = target.key.endsWith("_pct");
+        const isPercent = isPercentKey(target.key);
         const show = isPercent ? percent : number;
-        const name = t(`ind.${target.key}`);
+        const name = indicatorName(target.key);
         const item = el("li", { class: target.met ? "met" : null, "data-target": target.key });
         const head = el("div", { class: "target-head" });
         const label = el("span", { class: "target-name", id: `target-${target.key}` }, name);
@@ -661,18 +663,25 @@
           !milestone.scope || milestone.scope === "national"
             ? t("milestone.national")
             : regionName(milestone.scope);
-        const key = `milestone.${milestone.milestone}`;
+        // The programme's own title of the milestone, in the page's language; else the facts.
         const text =
-          key in TEXT[lang]
-            ? t(key, { scope })
+          milestone.title && milestone.title !== milestone.milestone
+            ? `${milestone.title} · ${scope}`
             : t("milestone.generic", {
-                indicator: t(`ind.${milestone.indicator}`),
+                indicator: indicatorName(milestone.indicator),
                 value: number(Number(milestone.value)),
                 threshold: number(Number(milestone.threshold)),
                 scope,
               });
         const item = el("li", { "data-milestone": milestone.milestone_id }, text);
-        item.append(el("span", { class: "milestone-when" }, moments.format(new Date(milestone.reached_at))));
+        const show = isPercentKey(milestone.indicator) ? percent : number;
+        const facts = t("milestone.facts", {
+          indicator: indicatorName(milestone.indicator),
+          threshold: show(Number(milestone.threshold)),
+          value: show(Number(milestone.value)),
+          when: moments.format(new Date(milestone.reached_at)),
+        });
+        item.append(el("span", { class: "milestone-when" }, facts));
         return item;
       }),
     );
