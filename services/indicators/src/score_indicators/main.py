@@ -14,6 +14,7 @@ from score_chassis.logs import configure_logging
 from score_chassis.runtime import Runtime
 from score_chassis.view import Kept
 from score_contracts.subjects import STREAMS
+from score_indicators import dashboard
 from score_indicators.api import router
 from score_indicators.indicators import Scope, Value, compute
 from score_indicators.milestones import MilestoneWatch
@@ -82,4 +83,5 @@ def build_app(settings: IndicatorsSettings | None = None) -> FastAPI:
     )
     runtime.alongside.append(watch.run)
     app.state.milestones = watch
+    dashboard.attach(app)
     return app
