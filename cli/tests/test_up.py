@@ -164,6 +164,10 @@ def _assert_services_answer(urls: dict[str, str]) -> None:
             assert service.name in urls, f"{service.name} missing from the summary"
             assert http.get(f"{urls[service.name]}/healthz").status_code == 200
             assert http.get(f"{urls[service.name]}/readyz").status_code == 200
+        # The dashboard, with the admin token to open it by: a page of the indicators.
+        assert urls["dashboard"].startswith(f"{urls['indicators']}/?token=ey")
+        page = http.get(urls["dashboard"])
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
 
 
 def test_up_runs_the_system_stops_cleanly_and_keeps_its_data(tmp_path: Path) -> None:

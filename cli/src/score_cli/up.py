@@ -710,10 +710,14 @@ def _print_summary(system: System) -> None:
             rows.append((running.name, f"given up: it {child.last_exit} at every start"))
         else:
             rows.append((running.name, f"{running.url:<{url_width}}  docs {running.docs_url}"))
+    token = system.admin_token()
+    dashboard = next((r for r in system.services if r.name == "indicators"), None)
+    if dashboard is not None and system.children[dashboard.name].state != "given up":
+        rows.append(("dashboard", f"{dashboard.url}/?token={token}"))
     if system.not_installed:
         rows.append(("not installed", ", ".join(s.name for s in system.not_installed)))
     rows.append(("data", f"{system.data_dir}  (logs in {system.logs_dir})"))
-    rows.append(("admin token", f"{system.admin_token()}  (valid 24 h)"))
+    rows.append(("admin token", f"{token}  (valid 24 h)"))
     name_width = max(len(name) for name, _ in rows)
     print("\nSCORE Cases is running.\n")
     for name, value in rows:
