@@ -4,19 +4,30 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from decimal import Decimal
 from itertools import count
 
 from score_chassis.consumer import Handler
 from score_chassis.database import Database
 from score_contracts.envelope import Envelope
 from score_contracts.events import (
+    CaseStudyPublished,
+    EnterpriseDetailsCorrected,
     EnterpriseEnrolled,
     EnterpriseRegistered,
+    EnterpriseWithdrawn,
     Event,
     Headcount,
+    Improvement,
+    ModuleCompleted,
     Money,
     ParticipantsTrained,
+    TrainerCertified,
     TrainerRegistered,
+    TrainingFeePaid,
+    VisitCancelled,
+    VisitCompleted,
+    VisitScheduled,
 )
 from score_contracts.examples import example_envelope
 
@@ -37,6 +48,10 @@ class History:
         self._versions[event.aggregate_subject] += 1
         self.events.append((event, self._versions[event.aggregate_subject]))
         return event
+
+    def next_id(self, prefix: str) -> str:
+        """A new id, e.g. of an enterprise whose registration the history leaves out."""
+        return f"{prefix}-{next(self._ids)}"
 
     def enterprise(
         self,
@@ -117,6 +132,126 @@ class History:
             )
         )
         return trainer_id
+
+    def correct(
+        self,
+        enterprise_id: str,
+        workforce: tuple[int, int] | None = None,
+        chamber: str | None = None,
+        sector: str | None = None,
+    ) -> None:
+        """Correct what is given of an enterprise's details (workforce as women, men)."""
+        self.add(
+            EnterpriseDetailsCorrected(
+                enterprise_id=enterprise_id,
+                workforce=Headcount(women=workforce[0], men=workforce[1]) if workforce else None,
+                chamber=chamber,
+                sector=sector,
+            )
+        )
+
+    def pay(
+        self,
+        enterprise_id: str,
+        enrolment_id: str,
+        amount: str = "500",
+        on: dt.date = BEFORE,
+        payer: str = "enterprise",
+    ) -> None:
+        self.add(
+            TrainingFeePaid(
+                enterprise_id=enterprise_id,
+                enrolment_id=enrolment_id,
+                amount=Money(amount=amount),
+                paid_on=on,
+                payer=payer,
+            )
+        )
+
+    def complete(
+        self, enterprise_id: str, enrolment_id: str, module: int = 1, on: dt.date = BEFORE
+    ) -> None:
+        self.add(
+            ModuleCompleted(
+                enterprise_id=enterprise_id,
+                enrolment_id=enrolment_id,
+                module=module,
+                completed_on=on,
+            )
+        )
+
+    def publish_case_study(self, enterprise_id: str, on: dt.date = BEFORE) -> None:
+        self.add(
+            CaseStudyPublished(
+                enterprise_id=enterprise_id,
+                title="Caso",
+                url="https://example.org/caso",
+                published_on=on,
+            )
+        )
+
+    def withdraw(self, enterprise_id: str, on: dt.date = BEFORE) -> None:
+        self.add(EnterpriseWithdrawn(enterprise_id=enterprise_id, reason="closed", withdrawn_on=on))
+
+    def certify(
+        self,
+        trainer_id: str,
+        modules: tuple[int, ...] = (1,),
+        level: str = "trainer",
+        on: dt.date = BEFORE,
+    ) -> None:
+        self.add(
+            TrainerCertified(
+                trainer_id=trainer_id, modules=list(modules), level=level, certified_on=on
+            )
+        )
+
+    def schedule_visit(
+        self, enterprise_id: str, trainer_id: str, module: int = 1, on: dt.date = BEFORE
+    ) -> str:
+        visit_id = f"vis-{next(self._ids)}"
+        self.add(
+            VisitScheduled(
+                visit_id=visit_id,
+                enterprise_id=enterprise_id,
+                trainer_id=trainer_id,
+                module=module,
+                scheduled_for=on,
+            )
+        )
+        return visit_id
+
+    def complete_visit(
+        self,
+        visit_id: str,
+        enterprise_id: str,
+        trainer_id: str,
+        module: int = 1,
+        improvements: int = 0,
+        on: dt.date = BEFORE,
+    ) -> None:
+        """Record a visit done, with `improvements` improvements found on it."""
+        self.add(
+            VisitCompleted(
+                visit_id=visit_id,
+                enterprise_id=enterprise_id,
+                trainer_id=trainer_id,
+                module=module,
+                completed_on=on,
+                duration_hours=Decimal("2.5"),
+                improvements=[
+                    Improvement(area="5S", description=f"workspace {n} organised")
+                    for n in range(1, improvements + 1)
+                ],
+            )
+        )
+
+    def cancel_visit(self, visit_id: str, enterprise_id: str, on: dt.date = BEFORE) -> None:
+        self.add(
+            VisitCancelled(
+                visit_id=visit_id, enterprise_id=enterprise_id, reason="strike", cancelled_on=on
+            )
+        )
 
     def envelopes(self) -> list[Envelope[Event]]:
         return [example_envelope(event, stream_version=v) for event, v in self.events]
