@@ -69,6 +69,13 @@ Format = Annotated[AnswerFormat, BeforeValidator(_known_format)]
 """How the indicators are answered: JSON for one scope, or a CSV or Excel file of every scope
 (the rule named on a bad one is `unknown-format`)."""
 
+FormatQuery = Annotated[
+    Format,
+    Query(
+        alias="format", description="`json` (one scope), or `csv` or `xlsx`: a file of every scope"
+    ),
+]
+
 NOT_YOURS = "a chamber reads the indicators of its own regions only"
 
 
@@ -116,23 +123,11 @@ async def get_indicators(
     phase: Annotated[
         str | None, Query(max_length=64, description="A phase id, e.g. phase-3")
     ] = None,
-    format_: Annotated[
-        Format,
-        Query(
-            alias="format",
-            description="`json` (one scope), or `csv` or `xlsx`: a file of every scope",
-        ),
-    ] = "json",
+    format_: FormatQuery = "json",
 ) -> IndicatorsView | Response:
     if format_ != "json":
         return await _export(request, runtime, principal, country, region, phase, format_)
-    if not principal.sees_region(region):
-        raise HTTPException(403, detail=NOT_YOURS)
-    programme: Programme = request.app.state.programme
-    if region is not None:
-        queried_region(country, region)
-    window = _window(programme, phase)
-    scope = Scope(country=country, region=region, window=window)
+    scope = scope_asked(request.app.state.programme, principal, country, region, phase)
     kept: Kept[Scope, dict[str, Value]] = request.app.state.figures
     async with reading(runtime.database, PROJECTION) as conn:
         indicators = await kept.get(conn, scope, lambda: compute(conn, scope))
@@ -143,6 +138,22 @@ async def get_indicators(
         as_of=dt.datetime.now(dt.UTC),
         indicators=indicators,
     )
+
+
+def scope_asked(
+    programme: Programme,
+    principal: Principal,
+    country: str,
+    region: str | None,
+    phase: str | None,
+) -> Scope:
+    """The scope a query of the indicators names: a chamber reads its own regions only (403),
+    and an unknown region or phase is a 422 naming the parameter."""
+    if not principal.sees_region(region):
+        raise HTTPException(403, detail=NOT_YOURS)
+    if region is not None:
+        queried_region(country, region)
+    return Scope(country=country, region=region, window=_window(programme, phase))
 
 
 def _window(programme: Programme, phase: str | None) -> tuple[dt.date, dt.date] | None:
@@ -268,13 +279,7 @@ async def get_targets(
         Query(max_length=64, description="A phase id, e.g. phase-3; the current phase if none"),
     ] = None,
     region: Annotated[RegionSlug | None, Query(description="A region slug, e.g. la_paz")] = None,
-    format_: Annotated[
-        Format,
-        Query(
-            alias="format",
-            description="`json` (one scope), or `csv` or `xlsx`: a file of every scope",
-        ),
-    ] = "json",
+    format_: FormatQuery = "json",
 ) -> TargetsView | Response:
     if format_ != "json":
         return await _export_targets(request, runtime, principal, phase, region, format_)

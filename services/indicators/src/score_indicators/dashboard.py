@@ -23,12 +23,12 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from score_chassis.http.auth import Reader
-from score_chassis.http.inputs import KnownCountry, RegionSlug, RuntimeDep, queried_region, today
-from score_chassis.http.problems import invalid_input, problem_responses, rebuilding_response
+from score_chassis.http.inputs import KnownCountry, RegionSlug, RuntimeDep, today
+from score_chassis.http.problems import problem_responses, rebuilding_response
 from score_chassis.runtime import Runtime
-from score_chassis.tokens import Principal
 from score_chassis.view import Kept, reading
 from score_contracts.reference import DEFAULT_COUNTRY, quoted
+from score_indicators.api import scope_asked
 from score_indicators.changes import Changes
 from score_indicators.indicators import Scope
 from score_indicators.milestones import reached
@@ -145,30 +145,6 @@ class MonthlyView(BaseModel):
         "included: enterprises by the month of their first training, participants by the "
         "training's date; each with the totals to the month's end"
     )
-
-
-def scope_asked(
-    programme: Programme,
-    principal: Principal,
-    country: str,
-    region: str | None,
-    phase: str | None,
-) -> Scope:
-    """The scope a query names, under the rules of `GET /v1/indicators`: a chamber reads its
-    own regions only (403), and an unknown region or phase is a 422 naming the parameter."""
-    if not principal.sees_region(region):
-        raise HTTPException(403, detail="a chamber reads the indicators of its own regions only")
-    if region is not None:
-        queried_region(country, region)
-    window = None
-    if phase is not None:
-        found = programme.phase(phase)
-        if found is None:
-            known = ", ".join(p.id for p in programme.phases)
-            reason = f"unknown phase {quoted(phase)}; one of: {known}"
-            raise invalid_input("query", "phase", reason, rule="unknown-phase")
-        window = found.window
-    return Scope(country=country, region=region, window=window)
 
 
 @router.get(
