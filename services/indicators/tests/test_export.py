@@ -8,9 +8,7 @@ import csv
 import datetime as dt
 import io
 import re
-from collections import Counter
 from collections.abc import AsyncIterator, Sequence
-from itertools import count
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,21 +26,11 @@ from score_chassis.view import moved
 from score_contracts.envelope import Envelope
 from score_contracts.events import (
     CaseStudyPublished,
-    EnterpriseEnrolled,
-    EnterpriseRegistered,
     Event,
-    Headcount,
     Improvement,
-    ModuleCompleted,
-    Money,
-    ParticipantsTrained,
-    TrainerCertified,
-    TrainerRegistered,
-    TrainingFeePaid,
     VisitCompleted,
     VisitScheduled,
 )
-from score_contracts.examples import example_envelope
 from score_contracts.reference import REGIONS
 from score_contracts.subjects import STREAMS, subject_for
 from score_indicators.export import TARGET_COLUMNS, Percent, Table, to_csv, to_xlsx
@@ -50,6 +38,7 @@ from score_indicators.indicators import INDICATORS
 from score_indicators.main import build_app
 from score_indicators.projection import PROJECTION, project_all
 from score_indicators.settings import IndicatorsSettings
+from score_testing.history import History
 from score_testing.nats import free_port
 from score_testing.service import TEST_SECRET, bearer, serving
 from score_testing.streams import wait_for
@@ -72,125 +61,30 @@ ADDITIVE = [key for key in INDICATORS if key not in PERCENTAGES and key != "regi
 add up to the national one. (A percentage does not add up; `regions_active` is counted.)"""
 
 
-class History:
-    """The programme's history as events, each aggregate's versions numbered."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[Event, int]] = []
-        self._versions: Counter[str] = Counter()
-        self._ids = count(1)
-
-    def add(self, event: Event) -> None:
-        self._versions[event.aggregate_subject] += 1
-        self.events.append((event, self._versions[event.aggregate_subject]))
-
-    def new_id(self, kind: str) -> str:
-        return f"{kind}-{next(self._ids)}"
-
-    def enterprise(
-        self, region: str, on: dt.date, women: int = 40, men: int = 60, chamber: str = "CNI"
-    ) -> str:
-        enterprise_id = self.new_id("ent")
-        self.add(
-            EnterpriseRegistered(
-                enterprise_id=enterprise_id,
-                name="Empresa",
-                tax_id="1",
-                country="bo",
-                region=region,
-                sector="textiles",
-                chamber=chamber,
-                workforce=Headcount(women=women, men=men),
-                registered_on=on,
-            )
-        )
-        return enterprise_id
-
-    def enrol(self, enterprise_id: str, module: int, delivery: str, cost: str, on: dt.date) -> str:
-        enrolment_id = self.new_id("enr")
-        self.add(
-            EnterpriseEnrolled(
-                enterprise_id=enterprise_id,
-                enrolment_id=enrolment_id,
-                module=module,
-                delivery=delivery,  # type: ignore[arg-type]
-                delivery_cost=Money(amount=cost),
-                enrolled_on=on,
-            )
-        )
-        return enrolment_id
-
-    def train(self, enterprise_id: str, enrolment_id: str, module: int, on: dt.date) -> None:
-        self.add(
-            ParticipantsTrained(
-                enterprise_id=enterprise_id,
-                enrolment_id=enrolment_id,
-                module=module,
-                trained_on=on,
-                managers=Headcount(women=1, men=2),
-                workers=Headcount(women=3, men=1),
-            )
-        )
-
-    def pay(self, enterprise_id: str, enrolment_id: str, amount: str, on: dt.date) -> None:
-        self.add(
-            TrainingFeePaid(
-                enterprise_id=enterprise_id,
-                enrolment_id=enrolment_id,
-                amount=Money(amount=amount),
-                paid_on=on,
-                payer="enterprise",
-            )
-        )
-
-    def trainer(self, sex: str, region: str, on: dt.date, certified: bool) -> str:
-        trainer_id = self.new_id("tr")
-        self.add(
-            TrainerRegistered(
-                trainer_id=trainer_id,
-                name="Trainer",
-                sex=sex,  # type: ignore[arg-type]
-                country="bo",
-                region=region,
-                organisation="CEPB",
-                registered_on=on,
-            )
-        )
-        if certified:
-            self.add(
-                TrainerCertified(
-                    trainer_id=trainer_id, modules=[1], level="trainer", certified_on=on
-                )
-            )
-        return trainer_id
-
-    def envelopes(self) -> list[Envelope[Event]]:
-        return [example_envelope(event, stream_version=v) for event, v in self.events]
-
-
 def story() -> History:
     """Enterprises in four regions, trained before and within Phase III, with fees, a module
     completed, a visit and a case study; trainers of both sexes. Most regions have nothing:
     their cost recovery and share of women are null."""
     h = History()
-    a = h.enterprise("la_paz", BEFORE, women=48, men=36)
-    a1 = h.enrol(a, 1, "direct", "1000", BEFORE)
-    h.train(a, a1, 1, BEFORE)
-    h.pay(a, a1, "500", BEFORE)
-    h.add(ModuleCompleted(enterprise_id=a, enrolment_id=a1, module=1, completed_on=BEFORE))
-    a2 = h.enrol(a, 2, "partner", "2000", DURING)
-    h.train(a, a2, 2, DURING)
-    h.pay(a, a2, "2000", DURING)
-    b = h.enterprise("santa_cruz", DURING, women=10, men=90, chamber="CAINCO")
-    b1 = h.enrol(b, 1, "partner", "1500", DURING)
-    h.train(b, b1, 1, DURING)
-    h.pay(b, b1, "700", DURING)
-    c = h.enterprise("cochabamba", BEFORE)
-    h.enrol(c, 1, "direct", "1000", BEFORE)  # enrolled, never trained
-    h.enterprise("oruro", DURING)  # registered only
-    woman = h.trainer("female", "la_paz", BEFORE, certified=True)
-    h.trainer("male", "santa_cruz", DURING, certified=True)
-    h.trainer("female", "tarija", DURING, certified=False)
+    a = h.enterprise("la_paz", women=48, men=36, on=BEFORE)
+    a1 = h.enrol(a, 1, "direct", "1000", on=BEFORE)
+    h.train(a, a1, module=1, on=BEFORE)
+    h.pay(a, a1, "500", on=BEFORE)
+    h.complete(a, a1, module=1, on=BEFORE)
+    a2 = h.enrol(a, 2, "partner", "2000", on=DURING)
+    h.train(a, a2, module=2, on=DURING)
+    h.pay(a, a2, "2000", on=DURING)
+    b = h.enterprise("santa_cruz", women=10, men=90, on=DURING, chamber="CAINCO")
+    b1 = h.enrol(b, 1, "partner", "1500", on=DURING)
+    h.train(b, b1, module=1, on=DURING)
+    h.pay(b, b1, "700", on=DURING)
+    c = h.enterprise("cochabamba", on=BEFORE)
+    h.enrol(c, 1, "direct", "1000", on=BEFORE)  # enrolled, never trained
+    h.enterprise("oruro", on=DURING)  # registered only
+    woman = h.trainer("female", "la_paz", on=BEFORE)
+    h.certify(woman, on=BEFORE)
+    h.certify(h.trainer("male", "santa_cruz", on=DURING), on=DURING)
+    h.trainer("female", "tarija", on=DURING)
     visit = {"visit_id": "visit-1", "enterprise_id": b, "trainer_id": woman, "module": 1}
     h.add(VisitScheduled(scheduled_for=DURING, **visit))
     h.add(
@@ -608,8 +502,8 @@ async def train_one_enterprise_after_another(app: FastAPI, how_many: int) -> Non
     h = History()
     for n in range(how_many):
         start = len(h.events)
-        enterprise = h.enterprise(REGIONS["bo"][n % len(REGIONS["bo"])], DURING)
-        h.train(enterprise, h.enrol(enterprise, 1, "direct", "100", DURING), 1, DURING)
+        enterprise = h.enterprise(REGIONS["bo"][n % len(REGIONS["bo"])], on=DURING)
+        h.train(enterprise, h.enrol(enterprise, 1, "direct", "100", on=DURING), on=DURING)
         await project(app, h.envelopes()[start:])
         await asyncio.sleep(0.002)
 

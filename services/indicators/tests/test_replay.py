@@ -19,8 +19,9 @@ from fastapi import FastAPI
 from nats.aio.msg import Msg
 
 from score_chassis.consumer import IdempotentConsumer
+from score_chassis.database import Database
 from score_chassis.jetstream import ensure_stream
-from score_chassis.tables import inbox, rebuilds
+from score_chassis.tables import inbox
 from score_chassis.view import mark, moved
 from score_contracts.events import (
     EnterpriseEnrolled,
@@ -287,6 +288,21 @@ async def test_a_service_restarted_mid_rebuild_answers_503_until_caught_up(
         assert (await api.get("/readyz")).status_code == 200
 
 
+async def left_after_the_clear(database: Database) -> None:
+    """The database as a rebuild of `many_enterprises(50)` leaves it right after its clear's
+    commit: the view and inbox empty, a row per consumer not yet restarted."""
+    async with database.transaction() as conn:
+        await clear(conn)
+        await conn.execute(inbox.delete())
+        await mark(
+            conn,
+            PROJECTION,
+            {"indicators-projection-enrolment": 50 + 3, "indicators-projection-visits": 2},
+            restarted=False,
+            started_at=dt.datetime.now(dt.UTC),
+        )
+
+
 async def test_a_rebuild_stopped_right_after_the_clear_is_finished_by_the_next_start(
     tmp_path: Path, nats_url: str
 ) -> None:
@@ -296,26 +312,7 @@ async def test_a_rebuild_stopped_right_after_the_clear_is_finished_by_the_next_s
         live = await wait_for(lambda: counted(51)(api), within=30)
     # As a process would leave it stopped after the clear's commit, before it deleted the
     # durable consumers: the view empty, the consumers' durables at the end of their streams.
-    async with app.state.runtime.database.transaction() as conn:
-        await clear(conn)
-        await conn.execute(inbox.delete())
-        await conn.execute(
-            rebuilds.insert(),
-            [
-                {
-                    "consumer": consumer,
-                    "view": PROJECTION.name,
-                    "until_sequence": sequence,
-                    "processed": 0,
-                    "restarted": False,
-                    "started_at": dt.datetime.now(dt.UTC),
-                }
-                for consumer, sequence in (
-                    ("indicators-projection-enrolment", 50 + 3),
-                    ("indicators-projection-visits", 2),
-                )
-            ],
-        )
+    await left_after_the_clear(app.state.runtime.database)
     await app.state.runtime.database.dispose()
     async with serving(app_on(tmp_path, nats_url, consumer_ack_wait_seconds=ACK_WAIT)) as api:
         assert_rebuilding(await api.get("/v1/indicators", headers=ADMIN))
@@ -331,16 +328,7 @@ async def test_a_rebuild_another_replica_left_after_its_clear_is_finished_by_thi
         live = await wait_for(lambda: counted(51)(api), within=30)
         # Another replica cleared the view and stopped before it restarted the consumers: this
         # one's read on from their durables, at the end of their streams.
-        async with app.state.runtime.database.transaction() as conn:
-            await clear(conn)
-            await conn.execute(inbox.delete())
-            await mark(
-                conn,
-                PROJECTION,
-                {"indicators-projection-enrolment": 50 + 3, "indicators-projection-visits": 2},
-                restarted=False,
-                started_at=dt.datetime.now(dt.UTC),
-            )
+        await left_after_the_clear(app.state.runtime.database)
         assert_rebuilding(await api.get("/v1/indicators", headers=ADMIN))
         assert await wait_for(lambda: indicators(api), within=30) == live
 
