@@ -8,20 +8,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import nats
 import pytest
 
-from score_chassis.jetstream import ensure_stream
 from score_cli.main import main
 from score_cli.replay import TARGETS, ProgressBar, replay
 from score_cli.up import System
 from score_contracts.events import EnterpriseRegistered, Event
 from score_contracts.examples import example, example_envelope
-from score_contracts.subjects import STREAMS, subject_for
 from score_indicators.main import build_app
 from score_indicators.settings import IndicatorsSettings
 from score_testing.service import TEST_SECRET, bearer, serving
-from score_testing.streams import wait_for
+from score_testing.streams import publish_envelopes, wait_for
 
 ADMIN = bearer("admin")
 
@@ -32,20 +29,8 @@ def enterprises(count: int) -> list[Event]:
 
 
 async def publish(nats_url: str, events: list[Event]) -> None:
-    client = await nats.connect(nats_url)
-    try:
-        js = client.jetstream()
-        for context in ("enrolment", "visits"):
-            await ensure_stream(js, STREAMS[context])
-        for event in events:
-            envelope = example_envelope(event)
-            await js.publish(
-                subject_for(event, "bo", "santa_cruz"),
-                envelope.model_dump_json().encode(),
-                headers={"Nats-Msg-Id": envelope.id},
-            )
-    finally:
-        await client.close()
+    envelopes = [example_envelope(event) for event in events]
+    await publish_envelopes(nats_url, envelopes, region="santa_cruz")
 
 
 @pytest.mark.nats

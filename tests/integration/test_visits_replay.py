@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import nats
 import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
@@ -20,7 +19,6 @@ from nats.aio.msg import Msg
 
 from score_chassis.consumer import IdempotentConsumer
 from score_chassis.database import Database
-from score_chassis.jetstream import ensure_stream
 from score_cli.main import main
 from score_cli.replay import TARGETS, ProgressBar, replay
 from score_cli.up import System
@@ -36,9 +34,8 @@ from score_contracts.events import (
     TrainerRegistered,
 )
 from score_contracts.examples import example_envelope
-from score_contracts.subjects import STREAMS, subject_for
 from score_testing.service import TEST_SECRET, bearer, serving
-from score_testing.streams import wait_for
+from score_testing.streams import publish_envelopes, wait_for
 from score_visits.main import build_app
 from score_visits.settings import VisitsSettings
 from score_visits.tables import VIEWS, visits
@@ -115,19 +112,7 @@ def programme(enterprises: int, trainers: int, seed: int = 7) -> list[Envelope[E
 
 
 async def publish(nats_url: str, envelopes: list[Envelope[Event]]) -> None:
-    client = await nats.connect(nats_url)
-    try:
-        js = client.jetstream()
-        await ensure_stream(js, STREAMS["enrolment"])
-        for envelope in envelopes:
-            region = getattr(envelope.data, "region", None)
-            await js.publish(
-                subject_for(envelope.data, "bo", region),
-                envelope.model_dump_json().encode(),
-                headers={"Nats-Msg-Id": envelope.id},
-            )
-    finally:
-        await client.close()
+    await publish_envelopes(nats_url, envelopes)
 
 
 async def dump(database: Database, *tables: sa.Table) -> dict[str, list[tuple[Any, ...]]]:

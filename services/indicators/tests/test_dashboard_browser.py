@@ -12,11 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import nats
 import pytest
 from fastapi import FastAPI
 
-from score_chassis.jetstream import ensure_stream
 from score_chassis.tables import rebuilds
 from score_chassis.tokens import TokenAuthority
 from score_chassis.view import mark, moved
@@ -30,14 +28,13 @@ from score_contracts.events import (
     TrainerRegistered,
 )
 from score_contracts.examples import example, example_envelope
-from score_contracts.subjects import STREAMS, subject_for
 from score_indicators.main import build_app
 from score_indicators.projection import PROJECTION, project_all
 from score_indicators.settings import IndicatorsSettings
 from score_testing.browser import Browser, Page, chromium, require_chromium, served
 from score_testing.nats import free_port
 from score_testing.service import TEST_SECRET
-from score_testing.streams import wait_for
+from score_testing.streams import publish_envelopes, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -108,18 +105,7 @@ STORY = [
 
 async def publish(nats_url: str, envelopes: Iterable[Envelope[Event]]) -> None:
     """The events on the enrolment stream, as the enrolment service's relay publishes them."""
-    client = await nats.connect(nats_url)
-    try:
-        js = client.jetstream()
-        await ensure_stream(js, STREAMS["enrolment"])
-        for envelope in envelopes:
-            await js.publish(
-                subject_for(envelope.data, "bo", "national"),
-                envelope.model_dump_json().encode(),
-                headers={"Nats-Msg-Id": envelope.id},
-            )
-    finally:
-        await client.close()
+    await publish_envelopes(nats_url, envelopes, region="national")
 
 
 def app_on(tmp_path: Path, nats_url: str) -> FastAPI:

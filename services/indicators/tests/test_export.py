@@ -14,14 +14,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-import nats
 import openpyxl
 import pytest
 from fastapi import FastAPI
 from nats.aio.msg import Msg
 
 from score_chassis.consumer import IdempotentConsumer
-from score_chassis.jetstream import ensure_stream
 from score_chassis.view import moved
 from score_contracts.envelope import Envelope
 from score_contracts.events import (
@@ -32,7 +30,6 @@ from score_contracts.events import (
     VisitScheduled,
 )
 from score_contracts.reference import REGIONS
-from score_contracts.subjects import STREAMS, subject_for
 from score_indicators.export import TARGET_COLUMNS, Percent, Table, to_csv, to_xlsx
 from score_indicators.indicators import INDICATORS
 from score_indicators.main import build_app
@@ -41,7 +38,7 @@ from score_indicators.settings import IndicatorsSettings
 from score_testing.history import History
 from score_testing.nats import free_port
 from score_testing.service import TEST_SECRET, bearer, serving
-from score_testing.streams import wait_for
+from score_testing.streams import publish_envelopes, wait_for
 
 READER = bearer("reader")
 ADMIN = bearer("admin")
@@ -594,16 +591,4 @@ async def test_while_the_projection_is_rebuilt_a_file_is_503_and_after_it_the_sa
 
 
 async def publish(nats_url: str, history: History) -> None:
-    client = await nats.connect(nats_url)
-    try:
-        js = client.jetstream()
-        for context in ("enrolment", "visits"):
-            await ensure_stream(js, STREAMS[context])
-        for envelope in history.envelopes():
-            await js.publish(
-                subject_for(envelope.data, "bo", "santa_cruz"),
-                envelope.model_dump_json().encode(),
-                headers={"Nats-Msg-Id": envelope.id},
-            )
-    finally:
-        await client.close()
+    await publish_envelopes(nats_url, history.envelopes(), region="santa_cruz")

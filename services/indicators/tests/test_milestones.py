@@ -16,7 +16,6 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from score_chassis.database import Database
-from score_chassis.jetstream import ensure_stream
 from score_chassis.tables import outbox
 from score_contracts.envelope import Envelope, parse_envelope
 from score_contracts.events import (
@@ -28,12 +27,12 @@ from score_contracts.events import (
     TrainerRegistered,
 )
 from score_contracts.examples import example, example_envelope
-from score_contracts.subjects import STREAMS, subject_for
+from score_contracts.subjects import STREAMS
 from score_indicators.main import build_app
 from score_indicators.milestones import MilestoneWatch, Reached
 from score_indicators.settings import IndicatorsSettings
 from score_testing.service import TEST_SECRET, bearer, serving
-from score_testing.streams import wait_for
+from score_testing.streams import publish_envelopes, wait_for
 
 pytestmark = pytest.mark.nats
 
@@ -70,23 +69,9 @@ def enveloped(events: list[tuple[Event, int]]) -> list[Envelope[Event]]:
 async def publish(
     nats_url: str, events: list[tuple[Event, int]] | list[Envelope[Event]], *, again: bool = False
 ) -> None:
-    """Publish events (or envelopes, to send the very same events once more: `again` leaves
-    out the Nats-Msg-Id that would have JetStream drop the copies)."""
-    client = await nats.connect(nats_url)
-    try:
-        js = client.jetstream()
-        for context in ("enrolment", "visits"):
-            await ensure_stream(js, STREAMS[context])
-        for item in events:
-            envelope = item if isinstance(item, Envelope) else enveloped([item])[0]
-            region = getattr(envelope.data, "region", None) or "santa_cruz"
-            await js.publish(
-                subject_for(envelope.data, "bo", region),
-                envelope.model_dump_json().encode(),
-                headers=None if again else {"Nats-Msg-Id": envelope.id},
-            )
-    finally:
-        await client.close()
+    """Publish events (or envelopes, to send the very same events once more: `again`)."""
+    envelopes = [e if isinstance(e, Envelope) else enveloped([e])[0] for e in events]
+    await publish_envelopes(nats_url, envelopes, again=again)
 
 
 async def announced(nats_url: str) -> list[MilestoneReached]:

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import nats
 import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
@@ -20,7 +19,6 @@ from nats.aio.msg import Msg
 
 from score_chassis.consumer import IdempotentConsumer
 from score_chassis.database import Database
-from score_chassis.jetstream import ensure_stream
 from score_chassis.tables import inbox
 from score_chassis.view import mark, moved
 from score_contracts.events import (
@@ -32,14 +30,13 @@ from score_contracts.events import (
     VisitScheduled,
 )
 from score_contracts.examples import example, example_envelope
-from score_contracts.subjects import STREAMS, subject_for
 from score_indicators.main import build_app
 from score_indicators.projection import PROJECTION, clear
 from score_indicators.settings import IndicatorsSettings
 from score_indicators.tables import trainings, visits
 from score_testing.nats import NatsServer
 from score_testing.service import TEST_SECRET, bearer, serving
-from score_testing.streams import wait_for
+from score_testing.streams import publish_envelopes, wait_for
 
 pytestmark = pytest.mark.nats
 
@@ -63,20 +60,8 @@ def many_enterprises(count: int) -> list[tuple[Event, int]]:
 
 
 async def publish(nats_url: str, story: list[tuple[Event, int]]) -> None:
-    client = await nats.connect(nats_url)
-    try:
-        js = client.jetstream()
-        for context in ("enrolment", "visits"):
-            await ensure_stream(js, STREAMS[context])
-        for event, version in story:
-            envelope = example_envelope(event, stream_version=version)
-            await js.publish(
-                subject_for(event, "bo", "santa_cruz"),
-                envelope.model_dump_json().encode(),
-                headers={"Nats-Msg-Id": envelope.id},
-            )
-    finally:
-        await client.close()
+    envelopes = [example_envelope(event, stream_version=version) for event, version in story]
+    await publish_envelopes(nats_url, envelopes, region="santa_cruz")
 
 
 class Gate:

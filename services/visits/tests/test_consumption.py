@@ -9,12 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import nats
 import pytest
 from fastapi import FastAPI
 
 from score_chassis.database import Database
-from score_chassis.jetstream import ensure_stream
 from score_contracts.envelope import Envelope
 from score_contracts.events import (
     EnterpriseEnrolled,
@@ -31,9 +29,8 @@ from score_contracts.examples import (
     example,
     example_envelope,
 )
-from score_contracts.subjects import STREAMS, subject_for
 from score_testing.service import TEST_SECRET, bearer, serving
-from score_testing.streams import wait_for
+from score_testing.streams import publish_envelopes, wait_for
 from score_visits.main import build_app
 from score_visits.settings import VisitsSettings
 
@@ -46,20 +43,8 @@ DAY = dt.date(2018, 3, 12)
 
 
 async def publish(nats_url: str, *envelopes: Envelope[Event], again: bool = False) -> None:
-    """Publish to SCORE_ENROLMENT as enrolment does; `again` stores a second copy of each (as a
-    republish outside JetStream's duplicate window would)."""
-    client = await nats.connect(nats_url)
-    try:
-        js = client.jetstream()
-        await ensure_stream(js, STREAMS["enrolment"])
-        for envelope in envelopes:
-            subject = subject_for(envelope.data, "bo", getattr(envelope.data, "region", None))
-            message_id = f"{envelope.id}-again" if again else envelope.id
-            await js.publish(
-                subject, envelope.model_dump_json().encode(), headers={"Nats-Msg-Id": message_id}
-            )
-    finally:
-        await client.close()
+    """Publish to SCORE_ENROLMENT as enrolment does; `again` stores a second copy of each."""
+    await publish_envelopes(nats_url, envelopes, again=again)
 
 
 async def caught_up(client: httpx.AsyncClient, messages: int) -> bool:

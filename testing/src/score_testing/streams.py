@@ -1,13 +1,52 @@
-"""Reading what JetStream holds, for tests that assert what reached a stream."""
+"""Publishing to JetStream as a service's relay does, and reading what it holds, for tests of
+what consumers make of a stream and of what reached one."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterable
 from typing import Any
 
 import nats
 from nats.js.errors import NotFoundError
+
+from score_chassis.jetstream import ensure_stream
+from score_contracts.envelope import Envelope
+from score_contracts.events import Event
+from score_contracts.subjects import STREAMS, subject_for
+
+
+async def publish_envelopes(
+    url: str,
+    envelopes: Iterable[Envelope[Event]],
+    *,
+    region: str | None = None,
+    again: bool = False,
+) -> None:
+    """Publish each envelope on its event's subject, in its context's stream (made where
+    missing, with the enrolment and visits streams), its id as `Nats-Msg-Id`, as a relay does.
+
+    `region`: the subject's region token, for every event; by default the event's own, or
+    `national`. `again` stores another copy of each, as a republish outside JetStream's
+    duplicate window would: the consumers' inbox, not the stream, must drop it.
+    """
+    client = await nats.connect(url)
+    try:
+        js = client.jetstream()
+        for context in ("enrolment", "visits"):
+            await ensure_stream(js, STREAMS[context])
+        for envelope in envelopes:
+            event = envelope.data
+            if event.context not in ("enrolment", "visits"):
+                await ensure_stream(js, STREAMS[event.context])
+            subject = subject_for(event, "bo", region or getattr(event, "region", None))
+            message_id = f"{envelope.id}-again" if again else envelope.id
+            await js.publish(
+                subject, envelope.model_dump_json().encode(), headers={"Nats-Msg-Id": message_id}
+            )
+    finally:
+        await client.close()
 
 
 async def stream_messages(url: str, stream: str) -> list[tuple[dict[str, str], dict[str, Any]]]:
