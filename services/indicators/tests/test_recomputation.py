@@ -57,7 +57,7 @@ from score_contracts.events import (
 from score_contracts.events.enrolment import EnterpriseEvent
 from score_contracts.events.visits import VisitEvent
 from score_indicators.indicators import INDICATORS, Scope, Value, compute
-from score_indicators.programme import TARGETS, Phase, Programme
+from score_indicators.programme import TARGETS, Phase
 from score_indicators.projection import clear, project_all
 from score_indicators.targets import TargetValue, targets_of
 from score_testing.history import History
@@ -492,10 +492,7 @@ async def counted(conn: AsyncConnection, phase: Phase) -> tuple[Counts, Targets]
         for region, window in SCOPES
     }
     targets = {
-        region: {
-            t.key: t
-            for t in await targets_of(conn, Programme(phases=[phase]), phase, region=region)
-        }
+        region: {t.key: t for t in await targets_of(conn, phase, region=region)}
         for region in (None, *REGIONS)
     }
     return indicators, targets

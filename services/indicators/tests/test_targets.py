@@ -10,7 +10,7 @@ import pytest
 
 from score_chassis.database import Database
 from score_indicators.main import build_app
-from score_indicators.programme import DEFAULT_FILE, Phase, Programme, load_programme
+from score_indicators.programme import DEFAULT_FILE, Phase, load_programme
 from score_indicators.projection import project
 from score_indicators.settings import IndicatorsSettings
 from score_indicators.targets import TargetValue, targets_of
@@ -58,7 +58,7 @@ def a_phase_of_history() -> History:
 
 async def values(db: Database, region: str | None = None) -> dict[str, TargetValue]:
     async with db.transaction(write=False) as conn:
-        found = await targets_of(conn, Programme(phases=[PHASE]), PHASE, region=region)
+        found = await targets_of(conn, PHASE, region=region)
     return {value.key: value for value in found}
 
 
@@ -97,7 +97,7 @@ async def test_a_target_past_its_aim_says_so_and_one_with_nothing_to_divide_is_n
     async with projection_db.transaction(write=False) as conn:
         empty_phase = PHASE.model_copy(update={"starts_on": dt.date(2013, 1, 1)})
         before = empty_phase.model_copy(update={"ends_on": dt.date(2013, 2, 1)})
-        nothing = {v.key: v for v in await targets_of(conn, Programme(), before)}
+        nothing = {v.key: v for v in await targets_of(conn, before)}
     assert nothing["cost_recovery_pct"] == TargetValue(
         key="cost_recovery_pct", target=100.0, actual=None, percent=None, met=False
     )

@@ -231,11 +231,8 @@ async def _targets(
     request: Request, conn: AsyncConnection, phase: Phase, region: str | None
 ) -> list[TargetValue]:
     """The targets of `phase` in a scope, kept while the projection is unchanged."""
-    programme: Programme = request.app.state.programme
     kept: Kept[tuple[str, str | None], list[TargetValue]] = request.app.state.targets
-    return await kept.get(
-        conn, (phase.id, region), partial(targets_of, conn, programme, phase, region=region)
-    )
+    return await kept.get(conn, (phase.id, region), partial(targets_of, conn, phase, region=region))
 
 
 class Target(BaseModel):

@@ -101,7 +101,7 @@ async def crossings(
     for milestone in programme.milestones:
         if milestone.targets is not None:
             for phase in programme.phases_of(milestone):
-                for target in await targets_of(conn, programme, phase):
+                for target in await targets_of(conn, phase):
                     if target.met and target.actual is not None:
                         found.append(
                             Reached(

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from score_indicators.indicators import Scope, compute
-from score_indicators.programme import TARGETS, Phase, Programme
+from score_indicators.programme import TARGETS, Phase
 from score_indicators.tables import enterprises, trainings
 
 
@@ -36,10 +36,9 @@ class TargetValue:
 
 
 async def targets_of(
-    conn: AsyncConnection, programme: Programme, phase: Phase, *, region: str | None = None
+    conn: AsyncConnection, phase: Phase, *, region: str | None = None
 ) -> list[TargetValue]:
     """The targets of `phase`, nationally or in `region`, in DOMAIN.md's order."""
-    del programme  # the phase says all that is needed; kept for the callers' one signature
     scope = Scope(country=phase.country, region=region, window=phase.window)
     values: dict[str, Any] = dict(await compute(conn, scope))
     firsts = await first_trained(conn, phase.country, region)
