@@ -36,4 +36,4 @@ async def test_migrating_again_changes_nothing(database: Database) -> None:
     await migrate(database, [])
     async with database.transaction(write=False) as conn:
         versions = (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).all()
-    assert [v for (v,) in versions] == ["chassis_0006"]
+    assert [v for (v,) in versions] == ["chassis_0007"]

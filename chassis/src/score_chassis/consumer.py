@@ -63,6 +63,20 @@ class BatchHandler:
 
 
 @dataclass(frozen=True, slots=True)
+class Beside:
+    """How a view is rebuilt without being cleared: tables of the same shape beside it, filled
+    by consumers of their own, whose content replaces the view's when they have caught up."""
+
+    handler: Handler
+    """Writes what the view's handler writes, into the tables beside it."""
+    clear: ClearView
+    """Empties the tables beside the view."""
+    switch: ClearView
+    """Replaces the view's content with that of the tables beside it, in the caller's
+    transaction (so that a reader sees one or the other)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Subscription:
     """What a service consumes: a durable name (service and purpose), a stream, a handler."""
 
@@ -74,10 +88,25 @@ class Subscription:
     """Deletes everything `handler` wrote, so that the view can be rebuilt from the stream."""
     view: View | None = None
     """The view `handler` builds, if it can be rebuilt (then `clear` is required)."""
+    beside: Beside | None = None
+    """How the view is rebuilt beside the one served, if it can be: its reads then go on
+    answering, from the whole view, while it is rebuilt."""
 
     def __post_init__(self) -> None:
         if self.view is not None and self.clear is None:
             raise ValueError(f"{self.durable}: a view without a clear function cannot be rebuilt")
+        if self.beside is not None and self.view is None:
+            raise ValueError(f"{self.durable}: only a view can be built beside itself")
+
+    def besides(self) -> Subscription:
+        """The subscription of the consumer that builds this one's view beside it."""
+        assert self.beside is not None
+        return Subscription(
+            durable=f"{self.durable}-beside",
+            stream=self.stream,
+            handler=self.beside.handler,
+            filter_subjects=self.filter_subjects,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,12 +162,21 @@ class IdempotentConsumer:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"consumer-{self.name}")
 
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        if task is not None:
+            # Cancelled again until it ends: a request nats-py waits for with
+            # `asyncio.wait_for` can swallow one (Python 3.11) while the consumer is setting
+            # itself up, and the task would then read on for ever.
+            while not task.done():
+                task.cancel()
+                await asyncio.wait([task], timeout=1.0)
+            if not task.cancelled():
+                task.exception()  # taken, so that asyncio does not report it
         self.reading = False
 
     async def restart(self) -> None:

@@ -62,19 +62,22 @@ class Runtime:
             batch_size=s.relay_batch_size,
             poll_seconds=s.relay_poll_seconds,
         )
-        self.consumers = [
-            IdempotentConsumer(
-                sub,
-                self.database,
-                self.nats,
-                batch_size=s.consumer_batch_size,
-                max_deliver=s.consumer_max_deliver,
-                ack_wait=s.consumer_ack_wait_seconds,
-                replicas=s.stream_replicas,
-            )
-            for sub in self.subscriptions
-        ]
-        self.rebuilds = Rebuilds(self.database, self.consumers)
+        self.consumers = [self._consumer_of(sub) for sub in self.subscriptions]
+        # Those that build a view beside the served one, started by its rebuild only.
+        besides = [self._consumer_of(sub.besides()) for sub in self.subscriptions if sub.beside]
+        self.rebuilds = Rebuilds(self.database, self.consumers, beside=besides)
+
+    def _consumer_of(self, subscription: Subscription) -> IdempotentConsumer:
+        s = self.settings
+        return IdempotentConsumer(
+            subscription,
+            self.database,
+            self.nats,
+            batch_size=s.consumer_batch_size,
+            max_deliver=s.consumer_max_deliver,
+            ack_wait=s.consumer_ack_wait_seconds,
+            replicas=s.stream_replicas,
+        )
 
     def consumer(self, durable: str) -> IdempotentConsumer:
         """The running consumer of the subscription named `durable`."""

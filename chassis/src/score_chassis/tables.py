@@ -95,9 +95,12 @@ rebuilds = sa.Table(
     sa.Column("processed", sa.BigInteger, nullable=False),
     sa.Column("restarted", sa.Boolean, nullable=False),
     sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("beside", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 """A consumer reading its stream again from the start into a cleared view: one row per consumer
-of the view, written with the clear, deleted when all have caught up (see `view.py`)."""
+of the view, written with the clear, deleted when all have caught up (see `view.py`). Or, with
+`beside`, a consumer of its own filling tables beside the served view, which stays whole until
+they replace it (`rebuild.py`)."""
 
 view_versions = sa.Table(
     "view_versions",

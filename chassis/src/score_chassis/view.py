@@ -13,6 +13,10 @@ The rows live in the service's database, so every replica and a process restarte
 the same thing; a reader checks them in its own transaction, and so sees either the whole view
 or the rows, never a half-built view without them.
 
+A view that can be built beside the one served (`Beside`) is rebuilt without clearing it: its
+rows then say `beside`, reads go on answering from the served view, and its content is replaced
+in one transaction once the tables beside it have caught up (`rebuild.py`).
+
 Every transaction that changes a view also moves its consumer's number in `view_versions`
 (`moved`). A read that finds the same numbers as an earlier one reads the same view, so what it
 computed then is still exact: `Kept` keeps such answers.
@@ -64,17 +68,19 @@ class UnderWay:
     total: int
     """The last sequences of the streams when it started, added up."""
     started_at: dt.datetime
+    beside: bool = False
+    """Built beside the served view, which goes on answering meanwhile."""
 
     @property
     def detail(self) -> str:
-        return (
-            f"{self.view.title} is being rebuilt from its streams: "
-            f"{self.processed} of {self.total} events"
-        )
+        where = "beside the one served" if self.beside else "from its streams"
+        done = f"{self.processed} of {self.total} events"
+        return f"{self.view.title} is being rebuilt {where}: {done}"
 
 
-async def under_way(conn: AsyncConnection, view: View) -> UnderWay | None:
-    """The rebuild of `view` under way, if any (here, in another replica, or before a restart)."""
+async def under_way(conn: AsyncConnection, view: View, *, beside: bool = False) -> UnderWay | None:
+    """The rebuild of `view` under way, if any (here, in another replica, or before a restart):
+    one that cleared it, or with `beside`, one building it beside the served view."""
     row = (
         await conn.execute(
             sa.select(
@@ -82,15 +88,24 @@ async def under_way(conn: AsyncConnection, view: View) -> UnderWay | None:
                 sa.func.coalesce(sa.func.sum(rebuilds.c.processed), 0),
                 sa.func.coalesce(sa.func.sum(rebuilds.c.until_sequence), 0),
                 sa.func.min(rebuilds.c.started_at),
-            ).where(rebuilds.c.view == view.name)
+            ).where(rebuilds.c.view == view.name, rebuilds.c.beside == beside)
         )
     ).one()
     count, processed, total, started_at = row
     if not count:
         return None
     return UnderWay(
-        view=view, processed=int(processed), total=int(total), started_at=aware(started_at)
+        view=view,
+        processed=int(processed),
+        total=int(total),
+        started_at=aware(started_at),
+        beside=beside,
     )
+
+
+async def any_under_way(conn: AsyncConnection, view: View) -> UnderWay | None:
+    """The rebuild of `view` under way, of either kind."""
+    return await under_way(conn, view) or await under_way(conn, view, beside=True)
 
 
 @asynccontextmanager
@@ -114,12 +129,14 @@ async def mark(
     *,
     restarted: bool,
     started_at: dt.datetime,
+    beside: bool = False,
 ) -> None:
     """Record that the consumers in `until` (by durable name, with the last sequence of their
     streams now) read their streams again into `view`.
 
     `restarted` says whether their durable JetStream consumers already read from the first
-    event. A consumer already marked keeps its row, and becomes `restarted` if this says so.
+    event; `beside`, that they are the consumers building the view beside the served one. A
+    consumer already marked keeps its row, and becomes `restarted` if this says so.
     """
     if not until:
         return
@@ -132,6 +149,7 @@ async def mark(
                 "processed": 0,
                 "restarted": restarted,
                 "started_at": started_at,
+                "beside": beside,
             }
             for consumer, sequence in until.items()
         ]

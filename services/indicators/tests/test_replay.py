@@ -1,6 +1,7 @@
-"""The indicators' projection, dropped and rebuilt from both streams that feed it, counts
-exactly what the live one did, whatever had happened to it; and while it is being rebuilt the
-indicators are never answered from part of the history."""
+"""The indicators' projection, rebuilt from both streams that feed it, counts exactly what the
+live one did, whatever had happened to it; and while it is being rebuilt the indicators are
+never answered from part of the history: a rebuild builds it beside the served one, which goes
+on answering, and a fresh database catching up answers 503."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ from score_contracts.examples import example, example_envelope
 from score_indicators.main import build_app
 from score_indicators.projection import PROJECTION, clear
 from score_indicators.settings import IndicatorsSettings
-from score_indicators.tables import trainings, visits
+from score_indicators.tables import NEXT, trainings, visits
 from score_testing.nats import NatsServer
 from score_testing.service import TEST_SECRET, bearer, serving
 from score_testing.streams import publish_envelopes, wait_for
@@ -65,12 +66,17 @@ async def publish(nats_url: str, story: list[tuple[Event, int]]) -> None:
 
 
 class Gate:
-    """Holds every consumer's batches, before their transaction, until opened: a rebuild that
-    cannot finish yet."""
+    """Holds every consumer's batches (or, with `beside_only`, those of the consumers building
+    the projection beside the served one), before their transaction, until opened: a rebuild
+    that cannot finish yet."""
 
     def __init__(self) -> None:
         self.open = asyncio.Event()
         self.open.set()
+        self.beside_only = False
+
+    def holds(self, consumer: IdempotentConsumer) -> bool:
+        return not self.beside_only or consumer.name.endswith("-beside")
 
 
 @pytest.fixture
@@ -79,7 +85,8 @@ def gate(monkeypatch: pytest.MonkeyPatch) -> Gate:
     handle_batch = IdempotentConsumer.handle_batch
 
     async def gated(consumer: IdempotentConsumer, messages: Sequence[Msg]) -> None:
-        await gate.open.wait()
+        if gate.holds(consumer):
+            await gate.open.wait()
         await handle_batch(consumer, messages)
 
     monkeypatch.setattr(IdempotentConsumer, "handle_batch", gated)
@@ -91,10 +98,12 @@ ACK_WAIT = 2
 again after ack_wait (30 s by default); the tests wait for the rebuild, not for that."""
 
 
-def app_on(tmp_path: Path, nats_url: str, **settings: Any) -> FastAPI:
+def app_on(
+    tmp_path: Path, nats_url: str, database_url: str | None = None, **settings: Any
+) -> FastAPI:
     return build_app(
         IndicatorsSettings(
-            database_url=f"sqlite+aiosqlite:///{tmp_path / 'indicators.db'}",
+            database_url=database_url or f"sqlite+aiosqlite:///{tmp_path / 'indicators.db'}",
             nats_url=nats_url,
             auth_secret=TEST_SECRET,
             log_format="console",
@@ -126,6 +135,12 @@ def counted(expected: int) -> Callable[[httpx.AsyncClient], Awaitable[dict[str, 
 async def built(api: httpx.AsyncClient) -> dict[str, Any] | None:
     progress: dict[str, Any] = (await api.get(REPLAY, headers=ADMIN)).json()
     return progress if progress["state"] == "built" and progress["done"] else None
+
+
+async def under_way(api: httpx.AsyncClient) -> dict[str, Any] | None:
+    """The rebuild's progress once it has begun (its rows written)."""
+    progress: dict[str, Any] = (await api.get(REPLAY, headers=ADMIN)).json()
+    return progress if progress["target"] is not None else None
 
 
 def assert_rebuilding(response: httpx.Response) -> None:
@@ -169,13 +184,13 @@ async def test_a_rebuilt_projection_counts_what_the_live_one_did(
         assert (await api.post(REPLAY, headers=bearer("staff"))).status_code == 403
 
 
-async def test_while_the_projection_is_rebuilt_the_indicators_answer_503_never_fewer(
-    tmp_path: Path, nats_url: str, gate: Gate
+async def test_while_the_projection_is_rebuilt_the_old_figures_are_served_never_fewer(
+    tmp_path: Path, nats_url: str, gate: Gate, database_url: str
 ) -> None:
     await publish(nats_url, many_enterprises(300))
-    async with serving(app_on(tmp_path, nats_url, consumer_ack_wait_seconds=ACK_WAIT)) as api:
+    app = app_on(tmp_path, nats_url, database_url, consumer_ack_wait_seconds=ACK_WAIT)
+    async with serving(app) as api:
         live = await wait_for(lambda: counted(301)(api), within=30)
-        assert (await api.get("/readyz")).status_code == 200
         answers: list[httpx.Response] = []
         stop = asyncio.Event()
 
@@ -185,39 +200,50 @@ async def test_while_the_projection_is_rebuilt_the_indicators_answer_503_never_f
                 await asyncio.sleep(0.005)
 
         reader = asyncio.create_task(keep_reading())
-        gate.open.clear()  # the rebuild cannot get far until the gate opens
-        assert (await api.post(REPLAY, headers=ADMIN)).status_code == 202
+        gate.beside_only = True
+        gate.open.clear()  # the new projection cannot get far until the gate opens
+        started = await api.post(REPLAY, headers=ADMIN)
+        assert started.status_code == 202, started.text
+        assert started.json()["state"] == "rebuilding" and started.json()["beside"]
 
-        async def rebuilding() -> httpx.Response | None:
-            response = await api.get("/v1/indicators", headers=ADMIN)
-            return response if response.status_code == 503 else None
-
-        assert_rebuilding(await wait_for(rebuilding, within=10))
-        ready = await api.get("/readyz")
-        assert ready.status_code == 503
-        assert ready.json()["status"] == "unready"
-        assert (
-            "the indicators' projection is being rebuilt"
-            in (ready.json()["checks"]["rebuilding"]["projection"])
-        )
-        progress = (await api.get(REPLAY, headers=ADMIN)).json()
+        progress = await wait_for(lambda: under_way(api), within=10)
         assert progress["state"] == "rebuilding" and not progress["done"]
         assert progress["target"] == 300 + len(STORY)  # both streams' last sequences
+        ready = await api.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        assert (
+            "the indicators' projection is being rebuilt beside the one served"
+            in (ready.json()["checks"]["rebuilding"]["projection"])
+        )
+        assert await indicators(api) == live
+
+        # Meanwhile the programme goes on, and the served projection counts it.
+        later = example(EnterpriseRegistered)
+        await publish(
+            nats_url,
+            [(later.model_copy(update={"enterprise_id": f"later-{n}"}), 1) for n in range(20)],
+        )
+        grown = await wait_for(lambda: counted(321)(api), within=30)
+        assert (await api.get(REPLAY, headers=ADMIN)).json()["state"] == "rebuilding"
 
         gate.open.set()
         await wait_for(lambda: built(api), within=30)
+        # And after the switch, more: counted by the new projection's consumers.
+        await publish(
+            nats_url,
+            [(later.model_copy(update={"enterprise_id": f"last-{n}"}), 1) for n in range(5)],
+        )
+        after = await wait_for(lambda: counted(326)(api), within=30)
         stop.set()
         await reader
-        after = await indicators(api)
-        assert after == live
-        assert (await api.get("/readyz")).status_code == 200
 
-    assert any(r.status_code == 503 for r in answers)
+    assert after == {**grown, "enterprises_registered": 326}
+    registered = []
     for response in answers:
-        if response.status_code == 200:
-            assert response.json()["indicators"] == live  # never a count of part of it
-        else:
-            assert_rebuilding(response)
+        assert response.status_code == 200, response.text  # never a 503, never a part
+        registered.append(response.json()["indicators"]["enterprises_registered"])
+    assert registered == sorted(registered)  # never fewer than a moment before
+    assert registered[0] == 301 and registered[-1] == 326
 
 
 async def test_the_replay_request_answers_at_once_and_starts_one_rebuild(
@@ -252,7 +278,7 @@ async def test_the_replay_request_answers_at_once_and_starts_one_rebuild(
         assert handled == 2000 + len(STORY)
 
 
-async def test_a_service_restarted_mid_rebuild_answers_503_until_caught_up(
+async def test_a_service_restarted_mid_rebuild_serves_the_old_figures_and_finishes_it(
     tmp_path: Path, nats_url: str, gate: Gate
 ) -> None:
     await publish(nats_url, many_enterprises(200))
@@ -260,17 +286,24 @@ async def test_a_service_restarted_mid_rebuild_answers_503_until_caught_up(
     # ack_wait: keep it short.
     async with serving(app_on(tmp_path, nats_url, consumer_ack_wait_seconds=2)) as api:
         live = await wait_for(lambda: counted(201)(api), within=30)
+        gate.beside_only = True
         gate.open.clear()
         assert (await api.post(REPLAY, headers=ADMIN)).status_code == 202
-        assert_rebuilding(await wait_for(lambda: _rebuilding(api), within=10))
+        started_at = (await api.get(REPLAY, headers=ADMIN)).json()["started_at"]
 
-    # The process stopped half-way: the next one knows the projection is not whole.
+    # The process stopped half-way: the next one serves the whole projection it had, and
+    # builds the new one on.
     gate.open.set()
     async with serving(app_on(tmp_path, nats_url, consumer_ack_wait_seconds=2)) as api:
-        assert_rebuilding(await api.get("/v1/indicators", headers=ADMIN))
-        assert (await api.get("/readyz")).status_code == 503
-        assert await wait_for(lambda: indicators(api), within=30) == live
+        assert await indicators(api) == live
         assert (await api.get("/readyz")).status_code == 200
+        progress = (await api.get(REPLAY, headers=ADMIN)).json()
+        assert progress["state"] == "rebuilding" and progress["started_at"] == started_at
+        await wait_for(lambda: built(api), within=30)
+        assert await indicators(api) == live
+    async with Database(f"sqlite+aiosqlite:///{tmp_path / 'indicators.db'}").transaction() as conn:
+        beside = await conn.execute(sa.select(sa.func.count()).select_from(NEXT["ind_enterprises"]))
+        assert beside.scalar_one() == 0  # emptied once switched
 
 
 async def left_after_the_clear(database: Database) -> None:
@@ -326,9 +359,10 @@ async def test_nats_lost_during_a_rebuild_shows_in_its_progress(
     app = app_on(tmp_path, nats_server.url, consumer_ack_wait_seconds=2)
     async with serving(app) as api:
         live = await wait_for(lambda: counted(1)(api), within=15)
+        gate.beside_only = True
         gate.open.clear()
         assert (await api.post(REPLAY, headers=ADMIN)).status_code == 202
-        await wait_for(lambda: _rebuilding(api), within=10)
+        await wait_for(lambda: under_way(api), within=10)
         nats_server.stop()
 
         async def nats_missed() -> dict[str, Any] | None:
@@ -340,14 +374,9 @@ async def test_nats_lost_during_a_rebuild_shows_in_its_progress(
         progress = await wait_for(nats_missed, within=15)
         assert progress["state"] == "rebuilding"
         assert "NATS is not reachable" in progress["error"]
-        assert_rebuilding(await api.get("/v1/indicators", headers=ADMIN))
+        assert await indicators(api) == live
 
         nats_server.restart()
         gate.open.set()
         await wait_for(lambda: built(api), within=30)
         assert await indicators(api) == live
-
-
-async def _rebuilding(api: httpx.AsyncClient) -> httpx.Response | None:
-    response = await api.get("/v1/indicators", headers=ADMIN)
-    return response if response.status_code == 503 else None

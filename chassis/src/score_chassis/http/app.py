@@ -114,9 +114,10 @@ def create_app(
         # Reported, never a reason to refuse traffic (score_chassis.stream_check says why).
         checks["stream"] = await stream_check(runtime) if ready else None
         if ready and (rebuilding := await runtime.rebuilds.under_way()):
-            # A view being rebuilt holds part of the history: not ready if reads answer from it.
+            # A view being rebuilt holds part of the history: not ready if reads answer from it
+            # (one built beside the served view does not: they answer from that one).
             checks["rebuilding"] = {r.view.name: r.detail for r in rebuilding}
-            ready = not any(r.view.served for r in rebuilding)
+            ready = not any(r.view.served and not r.beside for r in rebuilding)
         return JSONResponse(
             {"status": "ready" if ready else "unready", "checks": checks},
             status_code=200 if ready else 503,

@@ -30,7 +30,8 @@ class ReplayProgress(BaseModel):
     view: str
     state: Literal["rebuilding", "failed", "built"] = Field(
         description="`rebuilding` from the request until every consumer has caught up with what "
-        "its stream held when the rebuild started (meanwhile the view's reads answer 503); "
+        "its stream held when the rebuild started (meanwhile the view's reads answer 503, "
+        "unless it is rebuilt `beside` the one served); "
         "`failed` when the last rebuild could not start, which left the view as it was "
         "(`error` says why; ask again); `built` otherwise"
     )
@@ -59,6 +60,11 @@ class ReplayProgress(BaseModel):
         description="What went wrong: why the rebuild failed, or, while it runs, what it is "
         "waiting for (NATS, most often); it carries on by itself when that is back"
     )
+    beside: bool = Field(
+        description="Whether the view is rebuilt beside the one served, which goes on "
+        "answering until the new one, caught up, replaces it in one transaction (otherwise it "
+        "is cleared and refilled)"
+    )
     links: ReplayLinks
 
     @classmethod
@@ -75,6 +81,7 @@ class ReplayProgress(BaseModel):
             done=report.state == "built" and report.pending == 0,
             started_at=report.started_at,
             error=report.error,
+            beside=report.beside,
             links=ReplayLinks(progress=path),
         )
 
@@ -87,11 +94,13 @@ def replay_router(view: View, *, description: str) -> APIRouter:
     @router.post(
         f"/replay/{view.name}",
         status_code=status.HTTP_202_ACCEPTED,
-        summary=f"Drop {view.title} and rebuild it from its streams",
+        summary=f"Rebuild {view.title} from its streams",
         description=f"{description} Answers `202` at once, with a `Location` to follow the "
         "rebuild at (`GET`), and does the work in the background: clears the view and its "
         "consumers' record of what they handled in one transaction, then consumes the streams "
-        "again from their first event. Asking while a rebuild is under way (started here, by "
+        "again from their first event; or, for a view built beside the one served, consumes "
+        "them into tables of its own and replaces the view with them in one transaction when "
+        "they have caught up. Asking while a rebuild is under way (started here, by "
         "another replica, or before a restart) answers that one: a second never starts "
         "alongside it.",
         responses={

@@ -19,7 +19,7 @@ from score_indicators.api import router
 from score_indicators.indicators import Scope, Value, compute
 from score_indicators.milestones import MilestoneWatch
 from score_indicators.programme import load_programme
-from score_indicators.projection import PROJECTION, clear, project
+from score_indicators.projection import BUILT_BESIDE, PROJECTION, clear, project
 from score_indicators.settings import IndicatorsSettings
 from score_indicators.targets import TargetValue
 
@@ -37,6 +37,7 @@ def subscriptions() -> list[Subscription]:
             handler=project,
             clear=clear,
             view=PROJECTION,
+            beside=BUILT_BESIDE,
         )
         for context in FED_BY
     ]
@@ -57,10 +58,10 @@ def build_app(settings: IndicatorsSettings | None = None) -> FastAPI:
             replay_router(
                 PROJECTION,
                 description="The facts the indicators are counted from, fed by "
-                "`SCORE_ENROLMENT` and `SCORE_VISITS`. Until the rebuild is done, "
-                "`GET /v1/indicators` answers `503` (`/problems/rebuilding`, with "
-                "`Retry-After`) rather than count part of the history, and `/readyz` is not "
-                "ready.",
+                "`SCORE_ENROLMENT` and `SCORE_VISITS`. The new projection is built beside the "
+                "served one: until it has caught up, the indicators, targets, exports and "
+                "dashboard answer the old, complete figures, and no milestone is announced "
+                "again.",
             ),
         ],
     )

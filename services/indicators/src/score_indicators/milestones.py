@@ -11,9 +11,10 @@ Once, ever, whatever happens to the events:
 - a milestone's id is derived from (milestone, scope, threshold, phase), its row's primary key
   and its event's stream (`milestone/<id>`, version 1) are unique: a second writer (another
   replica, a retry) finds them taken and announces nothing;
-- the rows are not the projection's: a rebuild does not clear them, and the watch looks at
-  nothing while a rebuild is under way (a part-built projection's figures are not the
-  programme's), so a rebuild announces nothing again;
+- the rows are not the projection's: a rebuild does not clear them. It builds the new
+  projection beside the served one, which the watch goes on looking at; and while a fresh
+  database catches up the watch looks at nothing (a part-built projection's figures are not
+  the programme's). So a rebuild announces nothing again;
 - duplicates and redeliveries never reach the projection twice (the consumers' inbox), and
   the figures do not depend on the order events arrive in;
 - a figure that falls back and rises again finds its row there: no second announcement.

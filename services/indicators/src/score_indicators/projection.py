@@ -8,7 +8,7 @@ inbox drops them in the same transaction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from score_chassis import upsert
-from score_chassis.consumer import BatchHandler
+from score_chassis.consumer import BatchHandler, Beside
 from score_chassis.view import View
 from score_contracts.envelope import Envelope
 from score_contracts.events import (
@@ -37,6 +37,8 @@ from score_contracts.events import (
 )
 from score_indicators.tables import (
     MONEY_SCALE,
+    NEXT,
+    beside,
     case_studies,
     certifications,
     chamber_key,
@@ -51,8 +53,10 @@ from score_indicators.tables import (
 )
 
 PROJECTION = View("projection", "the indicators' projection")
-"""The facts every indicator is counted from. While it is rebuilt the indicators are not
-answered: a count of part of the history would pass for a fall in the programme's figures."""
+"""The facts every indicator is counted from. A rebuild builds it again beside the served one
+(`BUILT_BESIDE`), which goes on answering until the new one replaces it. A fresh database
+catching up has nothing whole to serve: the indicators are not answered meanwhile, since a
+count of part of the history would pass for a fall in the programme's figures."""
 
 
 async def clear(conn: AsyncConnection) -> None:
@@ -61,12 +65,49 @@ async def clear(conn: AsyncConnection) -> None:
         await conn.execute(table.delete())
 
 
+async def clear_next(conn: AsyncConnection) -> None:
+    """Forget the projection being built beside the served one."""
+    for table in reversed(beside.sorted_tables):
+        await conn.execute(table.delete())
+
+
+async def switch(conn: AsyncConnection) -> None:
+    """Replace the projection's facts with those built beside it, in the caller's transaction.
+
+    Deleted and copied rather than renamed: no table, index or prepared statement changes
+    under the readers, which see the old facts until this commits, and the new ones after.
+    """
+    for table in metadata.sorted_tables:
+        built = NEXT[table.name]
+        columns = [column.name for column in table.columns]
+        await conn.execute(table.delete())
+        await conn.execute(
+            table.insert().from_select(columns, sa.select(*(built.c[name] for name in columns)))
+        )
+
+
 def money(amount: str) -> int:
     return int(Decimal(amount) * MONEY_SCALE)
 
 
 async def project_all(conn: AsyncConnection, envelopes: Sequence[Envelope[Event]]) -> None:
-    """Apply a batch of events to the projection: one statement per kind of fact.
+    """Apply a batch of events to the projection (see `_project`)."""
+    await _project(conn, envelopes)
+
+
+async def project_next(conn: AsyncConnection, envelopes: Sequence[Envelope[Event]]) -> None:
+    """Apply a batch of events to the projection being built beside the served one."""
+    await _project(conn, envelopes, into=NEXT)
+
+
+async def _project(
+    conn: AsyncConnection,
+    envelopes: Sequence[Envelope[Event]],
+    *,
+    into: Mapping[str, sa.Table] | None = None,
+) -> None:
+    """Apply a batch of events to the projection, or to the tables `into` (by the name of the
+    projection's table each replaces): one statement per kind of fact.
 
     A statement per event would be most of a catch-up's time: building and compiling it, and
     a round trip to the database for each. Grouped by table and columns, a batch of any size
@@ -79,11 +120,15 @@ async def project_all(conn: AsyncConnection, envelopes: Sequence[Envelope[Event]
             table, row = fact
             rows.setdefault((table, tuple(row)), []).append(row)
     for (table, columns), group in rows.items():
-        await conn.execute(_writing(conn, table, columns), group)
+        written = table if into is None else into[table.name]
+        await conn.execute(_writing(conn, written, columns), group)
 
 
 project = BatchHandler(project_all)
 """The consumer's handler: it hands over the new events of each batch at once."""
+
+BUILT_BESIDE = Beside(handler=BatchHandler(project_next), clear=clear_next, switch=switch)
+"""How the projection is rebuilt while the served one goes on answering."""
 
 
 def fact_of(envelope: Envelope[Event]) -> tuple[sa.Table, dict[str, Any]] | None:
@@ -191,23 +236,23 @@ def _writing(conn: AsyncConnection, table: sa.Table, columns: tuple[str, ...]) -
     order: what one says is merged into what is known, and a workforce or a chamber only
     replaces an older one (by its aggregate's version).
     """
-    if table is not enterprises:
+    if table is not enterprises and table is not NEXT[enterprises.name]:
         return table.insert()
-    row = upsert.insert(conn, enterprises)
+    row = upsert.insert(conn, table)
     changes: dict[str, Any] = {}
     for version, group in _VERSIONED.items():
         if version in columns:
-            newer = row.excluded[version] > enterprises.c[version]
+            newer = row.excluded[version] > table.c[version]
             changes.update(
                 {
-                    column: sa.case((newer, row.excluded[column]), else_=enterprises.c[column])
+                    column: sa.case((newer, row.excluded[column]), else_=table.c[column])
                     for column in group
                 }
             )
     versioned = {column for group in _VERSIONED.values() for column in group}
     identity = [c for c in columns if c not in versioned and c != "enterprise_id"]
     changes.update({column: row.excluded[column] for column in identity})
-    return row.on_conflict_do_update(index_elements=[enterprises.c.enterprise_id], set_=changes)
+    return row.on_conflict_do_update(index_elements=[table.c.enterprise_id], set_=changes)
 
 
 def _visit(

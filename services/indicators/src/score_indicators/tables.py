@@ -118,3 +118,16 @@ visits = sa.Table(
 def chamber_key(chamber: str) -> str:
     """A chamber as chambers are compared: case- and space-insensitively (DOMAIN.md)."""
     return "".join(chamber.split()).casefold()
+
+
+beside = sa.MetaData()
+NEXT: dict[str, sa.Table] = {
+    table.name: table.to_metadata(beside, name=f"ind_next_{table.name.removeprefix('ind_')}")
+    for table in metadata.sorted_tables
+}
+"""The projection being built beside the served one, by name of the table it replaces (see
+`score_chassis.rebuild`): the same columns and keys, no other index (nothing reads it but the
+switch, which reads it whole). A migration that changes a table of the projection changes its
+`ind_next_` table alike."""
+for _table in NEXT.values():
+    _table.indexes.clear()
