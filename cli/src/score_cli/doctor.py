@@ -94,9 +94,7 @@ def _service(
         command = f"score dead-letters list --service {name}"
         if data_dir != DEFAULT_DATA_DIR:
             command += f" --data-dir {shlex.quote(str(data_dir))}"
-        findings.append(
-            (WARN, f"{name}: {letters} (what it gave up on): run `{command}`")
-        )
+        findings.append((WARN, f"{name}: {letters} (what it gave up on): run `{command}`"))
     return findings, checks.get("stream")
 
 
