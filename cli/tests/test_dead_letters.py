@@ -19,6 +19,8 @@ import sqlalchemy as sa
 from score_chassis import dead_letters
 from score_chassis.database import Database
 from score_chassis.jetstream import ensure_stream
+from score_cli import doctor
+from score_cli.doctor import WARN
 from score_cli.main import main
 from score_contracts.events import EnterpriseRegistered, Headcount
 from score_contracts.examples import example_envelope
@@ -196,3 +198,13 @@ async def test_usage_and_connection_problems_exit_2(
     reader = bearer("reader")["Authorization"].removeprefix("Bearer ")
     code, _, err = await run(capsys, "dead-letters", "list", "--url", visits.url, "--token", reader)
     assert code == 2 and "refused the token (403)" in err
+
+
+async def test_doctor_says_how_many_a_service_has_and_what_to_run(
+    visits: Visits, tmp_path: Path
+) -> None:
+    await kept(visits.database)
+    await kept(visits.database)
+    findings, _ = await asyncio.to_thread(doctor._service, "visits", visits.url, tmp_path)
+    command = f"score dead-letters list --service visits --data-dir {tmp_path}"
+    assert (WARN, f"visits: 2 dead letters (what it gave up on): run `{command}`") in findings
