@@ -200,3 +200,13 @@ async def test_a_retry_no_retry_can_help_is_409_naming_why(
     assert gone.status_code == 204
     listed = (await client.get("/v1/ops/dead-letters", headers=ADMIN)).json()["items"]
     assert [item["id"] for item in listed] == [unreadable]
+
+
+async def test_a_method_not_served_is_405_naming_those_that_are(
+    service: tuple[httpx.AsyncClient, Database],
+) -> None:
+    client, _ = service
+    answer = await client.put("/v1/ops/dead-letters/1", headers=ADMIN)
+    assert answer.status_code == 405
+    assert {m.strip() for m in answer.headers["allow"].split(",")} - {"HEAD"} == {"GET", "DELETE"}
+    assert (await client.get("/v1/ops/dead-letters/retry", headers=ADMIN)).status_code == 422
