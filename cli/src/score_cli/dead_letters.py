@@ -181,7 +181,7 @@ def _unanswered(name: str, url: str, error: Exception) -> Exception:
 
 def _listed(name: str, url: str, token: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
-    params: dict[str, Any] = {"limit": min(args.limit, 500)}
+    params: dict[str, Any] = {"limit": max(1, min(args.limit, 200))}
     if args.consumer:
         params["consumer"] = args.consumer
     with client_for(url, token) as client:

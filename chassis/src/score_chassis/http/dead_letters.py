@@ -132,7 +132,7 @@ def dead_letters_router() -> APIRouter:
         runtime: RuntimeDep,
         _: Admin,
         consumer: ConsumerName = None,
-        limit: Annotated[int, Query(ge=1, le=500, description="At most this many")] = 50,
+        limit: Annotated[int, Query(ge=1, le=200, description="At most this many")] = 50,
         cursor: Annotated[
             int | None, Query(ge=1, description="The `next_cursor` of the previous page")
         ] = None,
