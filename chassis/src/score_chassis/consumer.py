@@ -32,11 +32,13 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from score_chassis import dead_letters
 from score_chassis.database import Database
+from score_chassis.dead_letters import DeadLetter, NotRetriable
 from score_chassis.jetstream import NatsConnection, ensure_stream
 from score_chassis.logs import get_logger
-from score_chassis.metrics import CONSUMER_LAG, DEAD_LETTERS, EVENTS_CONSUMED
-from score_chassis.tables import dead_letters, inbox, rebuilds
+from score_chassis.metrics import CONSUMER_LAG, EVENTS_CONSUMED
+from score_chassis.tables import inbox, rebuilds
 from score_chassis.view import View, mark, moved
 from score_contracts.envelope import Envelope, UnknownEventType, parse_envelope
 from score_contracts.events import Event
@@ -426,23 +428,36 @@ class IdempotentConsumer:
         metadata = msg.metadata
         event_id = event_id or (msg.headers or {}).get("Nats-Msg-Id")
         async with self.database.transaction() as conn:
-            await conn.execute(
-                dead_letters.insert().values(
-                    consumer=self.name,
-                    subject=msg.subject,
-                    stream_sequence=metadata.sequence.stream if metadata.sequence else None,
-                    event_id=event_id,
-                    deliveries=metadata.num_delivered or 1,
-                    error=error[:4000],
-                    payload=msg.data,
-                    recorded_at=dt.datetime.now(dt.UTC),
-                )
+            await dead_letters.record(
+                conn,
+                consumer=self.name,
+                subject=msg.subject,
+                stream_sequence=metadata.sequence.stream if metadata.sequence else None,
+                event_id=event_id,
+                deliveries=metadata.num_delivered or 1,
+                error=error,
+                payload=msg.data,
             )
         await msg.term()
-        DEAD_LETTERS.labels(self.name).inc()
         # The error text can quote the payload, which holds personal data: keep it in the
         # dead-letter record, out of the logs.
         log.error("consumer.dead_lettered", consumer=self.name, event_id=event_id)
+
+    async def retry_dead_letter(self, conn: AsyncConnection, letter: DeadLetter) -> None:
+        """The `Retrier` of this consumer's dead letters: apply the stored event as a delivery
+        would, through the inbox, in the retry's transaction. An event handled meanwhile (a
+        republish delivered it again) is in the inbox: applied nothing, the letter goes."""
+        try:
+            envelope = parse_envelope(letter.payload)
+        except ValueError as error:  # UnknownEventType too
+            said = " ".join(str(error).split())[:300]
+            raise NotRetriable(
+                f"dead letter {letter.id} holds no event {self.name} can read ({said}): a retry "
+                "would fail the same way; discard it",
+                rule="unreadable-payload",
+            ) from None
+        handled = await self._apply(conn, [envelope])
+        EVENTS_CONSUMED.labels(self.name, "handled").inc(handled)
 
 
 async def _fetched(fetching: asyncio.Task[list[Msg]]) -> list[Msg]:

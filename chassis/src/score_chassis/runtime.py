@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from score_chassis.commands import Commands, Route
 from score_chassis.consumer import IdempotentConsumer, Subscription
 from score_chassis.database import Database
+from score_chassis.dead_letters import Retrier
 from score_chassis.idempotency import forget_expired
 from score_chassis.jetstream import NatsConnection, ensure_stream
 from score_chassis.logs import get_logger
@@ -50,6 +51,10 @@ class Runtime:
     alongside: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
     """Background work of the service's own (a watch of its views, say), added once the
     runtime is made: each started with it, after its consumers, and cancelled when it stops."""
+    dead_letter_retriers: dict[str, Retrier] = field(init=False)
+    """Who retries a dead letter, by the consumer name it was recorded under: each consumer its
+    own (`IdempotentConsumer.retry_dead_letter`); a service adds one for what it records itself
+    (`dead_letters.py`)."""
     _tasks: list[asyncio.Task[None]] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
@@ -66,6 +71,7 @@ class Runtime:
         # Those that build a view beside the served one, started by its rebuild only.
         besides = [self._consumer_of(sub.besides()) for sub in self.subscriptions if sub.beside]
         self.rebuilds = Rebuilds(self.database, self.consumers, beside=besides)
+        self.dead_letter_retriers = {c.name: c.retry_dead_letter for c in self.consumers}
 
     def _consumer_of(self, subscription: Subscription) -> IdempotentConsumer:
         s = self.settings

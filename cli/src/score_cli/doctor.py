@@ -58,7 +58,7 @@ def diagnose(running: dict[str, Any], *, data_dir: Path = DEFAULT_DATA_DIR) -> l
     for name, url in services.items():
         if name in given_up:  # not asked: its own finding below says all there is
             continue
-        service_findings, stream_check = _service(name, url)
+        service_findings, stream_check = _service(name, url, data_dir)
         findings += service_findings
         if stream_check is not None:
             stream_checks[name] = stream_check
@@ -69,7 +69,9 @@ def diagnose(running: dict[str, Any], *, data_dir: Path = DEFAULT_DATA_DIR) -> l
     )
 
 
-def _service(name: str, url: str) -> tuple[list[Finding], dict[str, Any] | None]:
+def _service(
+    name: str, url: str, data_dir: Path = DEFAULT_DATA_DIR
+) -> tuple[list[Finding], dict[str, Any] | None]:
     """The findings on one service's `/readyz`, and its stream check if it made one."""
     try:
         response = httpx.get(f"{url}/readyz", timeout=5, trust_env=False)
@@ -87,10 +89,12 @@ def _service(name: str, url: str) -> tuple[list[Finding], dict[str, Any] | None]
     for consumer, state in checks.get("consumers", {}).items():
         if state.get("lag"):
             findings.append((WARN, f"{name}: consumer {consumer} is {state['lag']} behind"))
-    if checks.get("dead_letters"):
-        findings.append(
-            (WARN, f"{name}: {checks['dead_letters']} dead letters (table dead_letters)")
-        )
+    if kept := checks.get("dead_letters"):
+        letters = "1 dead letter" if kept == 1 else f"{kept} dead letters"
+        command = f"score dead-letters list --service {name}"
+        if data_dir != DEFAULT_DATA_DIR:
+            command += f" --data-dir {shlex.quote(str(data_dir))}"
+        findings.append((WARN, f"{name}: {letters} (what it gave up on): run `{command}`"))
     return findings, checks.get("stream")
 
 

@@ -1,8 +1,10 @@
 """The FastAPI application every service is served by: lifespan of the runtime, problem
-details, correlation ids, `/healthz`, `/readyz`, `/metrics`."""
+details, correlation ids, `/healthz`, `/readyz`, `/metrics`, and the dead letters' operations
+endpoints (`http/dead_letters.py`)."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -17,8 +19,10 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from score_chassis import dead_letters
 from score_chassis.asyncapi import asyncapi_document
 from score_chassis.commands import Commands
+from score_chassis.http.dead_letters import dead_letters_router
 from score_chassis.http.inputs import ProgrammeCalendar, programme_calendar
 from score_chassis.http.problems import (
     PROBLEM_JSON,
@@ -150,9 +154,12 @@ def create_app(
         },
     )
     async def metrics() -> Response:
+        # The gauge of dead letters kept now is read from the database at each scrape.
+        with contextlib.suppress(Exception):  # the database away: the last known counts
+            await dead_letters.measure(runtime.database, runtime.dead_letter_retriers)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    for router in routers:
+    for router in (*routers, dead_letters_router()):
         app.include_router(router)
 
     def openapi() -> dict[str, Any]:
