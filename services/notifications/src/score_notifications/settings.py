@@ -46,6 +46,13 @@ class NotificationsSettings(ServiceSettings):
     notifications_poll_seconds: float = Field(
         default=0.1, gt=0, description="How often the sender looks for due notifications"
     )
+    notifications_lease_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="How long a sender holds a notification it is sending; past this, one "
+        "that died mid-call is taken to be gone and the notification is sent again (default: "
+        "the timeout and 5 s)",
+    )
     webhook_allowed_hosts: str = Field(
         default="",
         description="Comma-separated host names (or addresses) a webhook may name although "
@@ -86,7 +93,9 @@ class NotificationsSettings(ServiceSettings):
     def lease_seconds(self) -> float:
         """How long a notification being sent is held by its sender: past this, a sender that
         died mid-call is taken to be gone and another (or it, restarted) sends it again."""
-        return 2 * self.notifications_timeout_seconds + 5
+        if self.notifications_lease_seconds is not None:
+            return max(self.notifications_lease_seconds, self.notifications_timeout_seconds)
+        return self.notifications_timeout_seconds + 5
 
     def dashboard(self) -> str:
         if self.dashboard_url:
