@@ -22,6 +22,7 @@ from aiosmtpd.controller import Controller
 from fastapi import FastAPI
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from score_contracts.envelope import Envelope
 from score_contracts.events import MilestoneReached
 from score_contracts.examples import example_envelope
 from score_contracts.ids import uuid7
@@ -220,13 +221,17 @@ def milestone(
     )
 
 
-async def announce(nats_url: str, *milestones: MilestoneReached, again: bool = False) -> list[str]:
-    """Publish `milestone_reached` for each, as the indicators' relay does; their event ids."""
-    envelopes = [example_envelope(m) for m in milestones]
-    for envelope, reached in zip(envelopes, milestones, strict=True):
-        region = None if reached.scope == "national" else reached.scope
+async def announce(
+    nats_url: str, *milestones: MilestoneReached | Envelope[MilestoneReached], again: bool = False
+) -> list[Envelope[MilestoneReached]]:
+    """Publish `milestone_reached` for each (an envelope as it is, to publish it again), as
+    the indicators' relay does; the envelopes."""
+    envelopes = [m if isinstance(m, Envelope) else example_envelope(m) for m in milestones]
+    for envelope in envelopes:
+        scope = envelope.data.scope
+        region = None if scope == "national" else scope
         await publish_envelopes(nats_url, [envelope], region=region, again=again)
-    return [e.id for e in envelopes]
+    return envelopes
 
 
 async def subscribe(

@@ -1,11 +1,12 @@
 """Who is told of a milestone: the consumer of `SCORE_INDICATORS`.
 
 In the consumer's own transaction (whose inbox row drops a duplicate or redelivered event),
-one pending delivery is written for each subscription active at that moment whose regions
-hold the milestone's scope, or that asked for national milestones when the scope is
-`national`. Nothing is sent here: the sender (`delivery.py`) picks the rows up, so a slow or
-dead endpoint never holds the stream back. A subscription made later finds no row for a
-milestone announced before it, and gets nothing for it.
+the milestone is marked seen and one pending delivery is written for each subscription
+active at that moment whose regions hold the milestone's scope, or that asked for national
+milestones when the scope is `national`. Nothing is sent here: the sender (`delivery.py`)
+picks the rows up, so a slow or dead endpoint never holds the stream back. A milestone seen
+before, under any event id, is routed to nobody: a subscription made after a milestone was
+announced never gets it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from score_contracts.events import Event, MilestoneReached
 from score_contracts.reference import NATIONAL
 from score_contracts.subjects import STREAMS
 from score_notifications.ssrf import parsed
-from score_notifications.tables import deliveries, subscriptions
+from score_notifications.tables import deliveries, milestones_seen, subscriptions
 
 log = get_logger(__name__)
 
@@ -57,6 +58,16 @@ def matches(regions: list[str], national: bool, scope: str) -> bool:
 
 async def route(conn: AsyncConnection, milestone: MilestoneReached) -> int:
     """Write a pending delivery for every matching subscription; how many were new."""
+    now = dt.datetime.now(dt.UTC)
+    first = await conn.execute(
+        upsert.insert(conn, milestones_seen)
+        .values(milestone_id=milestone.milestone_id, seen_at=now)
+        .on_conflict_do_nothing()
+        .returning(milestones_seen.c.milestone_id)
+    )
+    if first.first() is None:
+        log.info("notification.milestone_seen_before", milestone_id=milestone.milestone_id)
+        return 0
     rows = await conn.execute(
         sa.select(
             subscriptions.c.subscription_id,
@@ -66,7 +77,6 @@ async def route(conn: AsyncConnection, milestone: MilestoneReached) -> int:
             subscriptions.c.url,
         ).where(subscriptions.c.status == "active")
     )
-    now = dt.datetime.now(dt.UTC)
     owed = [
         {
             "delivery_id": delivery_id(milestone.milestone_id, row.subscription_id),
@@ -87,8 +97,7 @@ async def route(conn: AsyncConnection, milestone: MilestoneReached) -> int:
     ]
     if not owed:
         return 0
-    # A pair already owed (the same milestone announced again under a new event id) is left
-    # as it is: one notification per (milestone, subscription), ever.
+    # One notification per (milestone, subscription), ever, whatever writes the rows.
     inserted = await conn.execute(
         upsert.insert(conn, deliveries)
         .values(owed)

@@ -38,6 +38,16 @@ subscriptions = sa.Table(
 regions when an admin made it); a chamber token bound to all of them manages it.
 `sealed_secret`: the webhook's secret, encrypted (`sealing.py`)."""
 
+milestones_seen = sa.Table(
+    "ntf_milestones_seen",
+    metadata,
+    sa.Column("milestone_id", sa.String(64), primary_key=True),
+    sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
+)
+"""Every milestone routed, once: the same milestone announced again under another event id
+(the indicators' database made anew reads the history again, ADR 017) is routed to nobody,
+not even to the subscriptions made since."""
+
 deliveries = sa.Table(
     "ntf_deliveries",
     metadata,

@@ -36,6 +36,11 @@ def upgrade() -> None:
     )
     op.create_index("ix_ntf_subscriptions_status", "ntf_subscriptions", ["status"])
     op.create_table(
+        "ntf_milestones_seen",
+        sa.Column("milestone_id", sa.String(64), primary_key=True),
+        sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_table(
         "ntf_deliveries",
         sa.Column("delivery_id", sa.String(36), primary_key=True),
         sa.Column("milestone_id", sa.String(64), nullable=False),
