@@ -140,7 +140,7 @@ class Receiver:
                 self.unverified.append(got)
             self._arrived.set()
             if self.hang:
-                await asyncio.sleep(3600)
+                await reader.read()  # until the caller gives up, or dies
             status = self.statuses.pop(0) if self.statuses else self.otherwise
             writer.write(
                 f"HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".encode()
