@@ -41,8 +41,9 @@ FAILED = "org.ilo.score.notifications.notification_failed.v1"
 
 
 @pytest.fixture
-async def service(tmp_path: Path, nats_url: str) -> AsyncIterator[Service]:
-    app = build_app(settings(tmp_path, nats_url))
+async def service(tmp_path: Path, nats_url: str, database_url: str) -> AsyncIterator[Service]:
+    """The app on SQLite and on PostgreSQL, on a real nats-server."""
+    app = build_app(settings(tmp_path, nats_url, database_url=database_url))
     async with serving(app) as client:
         yield app, client
 
