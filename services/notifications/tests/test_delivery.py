@@ -18,6 +18,7 @@ from score_chassis.tables import dead_letters, inbox
 from score_notifications.delivery import retry_dead_letter
 from score_notifications.main import build_app
 from score_notifications.routing import DURABLE
+from score_notifications.sealing import Sealer
 from score_testing.service import serving
 from score_testing.streams import stream_messages, wait_for
 
@@ -312,3 +313,16 @@ async def test_e_mail_in_the_subscription_s_language(
         "Bolivia reached 40% women among the trainers in SCORE (42.4%, 3 March 2026)."
         in english_text.get_content()
     )
+
+
+async def test_a_secret_sealed_under_another_key_fails_the_attempt_and_says_why(
+    service: Service, nats_url: str, receiver: Receiver
+) -> None:
+    app, client = service
+    made = await subscribe(client, channel=webhook_to(receiver))
+    receiver.secret = made["secret"]
+    app.state.sender.sealer = Sealer("a-key-that-is-not-the-one-it-was-sealed-with")
+    await announce(nats_url, milestone("tarija"))
+    [delivery] = await settled(client, made["id"], "failed")
+    assert delivery["last_error"] == "SecretsUnreadable"
+    assert receiver.received == [] and receiver.unverified == []

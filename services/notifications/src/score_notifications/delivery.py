@@ -232,6 +232,8 @@ class Sender:
                     answer = await self._attempt(row)
             except TimeoutError:
                 answer = Answer(status=None, error="Timeout")
+            except Exception as error:  # a secret that will not open, say: an attempt failed
+                answer = Answer(status=None, error=type(error).__name__)
             await self.record(row, started, answer)
 
     async def _attempt(self, row: Any) -> Answer:
