@@ -25,6 +25,7 @@ def documents() -> dict[Path, str]:
     # Building an app starts nothing; it needs only settings that validate.
     os.environ.setdefault("SCORE_AUTH_SECRET", "x" * 32)
     os.environ.setdefault("SCORE_DATABASE_URL", "sqlite+aiosqlite:///:memory:")
+    os.environ.setdefault("SCORE_NOTIFICATIONS_SECRET_KEY", "x" * 32)
     out: dict[Path, str] = {}
     for service in installed_services():
         app = importlib.import_module(f"{service.module}.main").build_app()

@@ -13,12 +13,22 @@ from pathlib import Path
 from score_chassis.tokens import TokenAuthority
 
 SECRET_FILE = "auth-secret"
+NOTIFICATIONS_KEY_FILE = "notifications-key"
 SYSTEM_FILE = "system.json"
 
 
 def auth_secret(data_dir: Path) -> str:
     """The data folder's token key, made on first use and readable by its owner only."""
-    path = data_dir / SECRET_FILE
+    return _kept_secret(data_dir, SECRET_FILE)
+
+
+def notifications_key(data_dir: Path) -> str:
+    """The data folder's key for the webhooks' secrets at rest, made like the token key."""
+    return _kept_secret(data_dir, NOTIFICATIONS_KEY_FILE)
+
+
+def _kept_secret(data_dir: Path, name: str) -> str:
+    path = data_dir / name
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -33,7 +33,14 @@ from typing import IO, Literal, Self
 
 import httpx
 
-from score_cli.datadir import admin_token, auth_secret, database_url, forget_system, write_system
+from score_cli.datadir import (
+    admin_token,
+    auth_secret,
+    database_url,
+    forget_system,
+    notifications_key,
+    write_system,
+)
 from score_cli.nats_server import LOOPBACK, NatsServer, NatsServerError, port_is_free
 
 DEFAULT_DATA_DIR = Path(".score")
@@ -459,6 +466,12 @@ class System:
             # Log lines should reach the file as they happen, not when a buffer fills.
             "PYTHONUNBUFFERED": "1",
         }
+        if service.name == "notifications":
+            # Its own key for the webhooks' secrets, unless the operator gives one. The
+            # allowed hosts and the SMTP settings come through from the environment as given.
+            environment.setdefault(
+                "SCORE_NOTIFICATIONS_SECRET_KEY", notifications_key(self.data_dir)
+            )
         with (self.logs_dir / f"{service.name}.log").open("ab") as log:
             log_offset = log.tell()
             process = subprocess.Popen(

@@ -22,6 +22,8 @@ from score_testing.streams import wait_for
 class ServiceProcess:
     url: str
     log_file: Path
+    pid: int = 0
+    """The process's id, for a test that kills it."""
 
     def log(self) -> str:
         return self.log_file.read_text("utf-8")
@@ -56,13 +58,14 @@ async def service_process(
             stdout=log,
             stderr=asyncio.subprocess.STDOUT,
         )
-    running = ServiceProcess(url=f"http://127.0.0.1:{port}", log_file=log_file)
+    running = ServiceProcess(url=f"http://127.0.0.1:{port}", log_file=log_file, pid=process.pid)
     try:
         async with httpx.AsyncClient(base_url=running.url, trust_env=False) as client:
             await wait_for(lambda: _ready(client), within=ready_within)
         yield running
     finally:
-        process.send_signal(signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # a test may have killed it
+            process.send_signal(signal.SIGTERM)
         await asyncio.wait_for(process.wait(), timeout=15)
 
 
