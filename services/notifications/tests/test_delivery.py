@@ -15,7 +15,6 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from score_chassis.tables import dead_letters, inbox
-from score_notifications.delivery import retry_dead_letter
 from score_notifications.main import build_app
 from score_notifications.routing import DURABLE
 from score_notifications.sealing import Sealer
@@ -212,9 +211,10 @@ async def test_an_endpoint_that_never_answers_well_ends_in_a_dead_letter(
 
     # Retried by an operator once the endpoint is mended: a fresh budget, the same id.
     receiver.otherwise = 200
-    async with database.transaction() as conn:
-        await retry_dead_letter(conn, letter)
-        await conn.execute(dead_letters.delete().where(dead_letters.c.id == letter.id))
+    retried = await client.post(f"/v1/ops/dead-letters/{letter.id}/retry", headers=ADMIN)
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["outcome"] == "retried"
+    assert (await client.get("/readyz")).json()["checks"]["dead_letters"] == 0
     [again] = await settled(client, made["id"], "delivered")
     assert again["attempts"] == 4 and again["id"] == delivery["id"]
     assert receiver.received[-1].webhook_id == delivery["id"]

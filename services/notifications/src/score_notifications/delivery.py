@@ -36,11 +36,9 @@ import structlog
 from prometheus_client import Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from score_chassis import store
+from score_chassis import dead_letters, store
 from score_chassis.database import Database
 from score_chassis.logs import get_logger
-from score_chassis.metrics import DEAD_LETTERS
-from score_chassis.tables import dead_letters
 from score_contracts.events import MilestoneReached, NotificationDelivered, NotificationFailed
 from score_contracts.events.notifications import NotificationEvent
 from score_contracts.reference import NATIONAL
@@ -347,17 +345,14 @@ class Sender:
                         subject = await self._announce(
                             conn, row, NotificationFailed, number, answer.error, now
                         )
-                        await conn.execute(
-                            dead_letters.insert().values(
-                                consumer=DEAD_LETTER_CONSUMER,
-                                subject=subject,
-                                stream_sequence=None,
-                                event_id=row.delivery_id,
-                                deliveries=number,
-                                error=f"not delivered after {number} attempts: {answer.error}",
-                                payload=json.dumps({"delivery_id": row.delivery_id}).encode(),
-                                recorded_at=now,
-                            )
+                        await dead_letters.record(
+                            conn,
+                            consumer=DEAD_LETTER_CONSUMER,
+                            subject=subject,
+                            event_id=row.delivery_id,
+                            deliveries=number,
+                            error=f"not delivered after {number} attempts: {answer.error}",
+                            payload=json.dumps({"delivery_id": row.delivery_id}).encode(),
                         )
                         appended = True
                         outcome = "dead"
@@ -373,7 +368,6 @@ class Sender:
             log.warning("notification.gone", attempts=number)
         elif outcome == "dead":
             NOTIFICATIONS.labels(row.channel, "failed").inc()
-            DEAD_LETTERS.labels(DEAD_LETTER_CONSUMER).inc()
             log.error("notification.failed", attempts=number, error=answer.error)
         else:
             log.info("notification.attempt_failed", attempts=number, error=answer.error)
@@ -451,14 +445,16 @@ async def cancel_pending(conn: AsyncConnection, subscription_id: str, now: dt.da
     )
 
 
-async def retry_dead_letter(conn: AsyncConnection, dead_letter_row: Any) -> None:
-    """Queue the dead-lettered notification again, with a fresh budget of attempts (for
-    `score dead-letters retry`, which deletes the dead letter itself). Runs in the caller's
-    transaction; a notification not failed (delivered since, or unknown) is left as it is."""
-    raw = dead_letter_row.payload
-    delivery_id = json.loads(raw.decode() if isinstance(raw, bytes | bytearray) else raw)[
-        "delivery_id"
-    ]
+async def retry_dead_letter(conn: AsyncConnection, letter: dead_letters.DeadLetter) -> None:
+    """Queue the dead-lettered notification again, with a fresh budget of attempts: the
+    retrier of `score dead-letters retry`, which deletes the dead letter in the same
+    transaction. A notification not failed (delivered since, or unknown) is left as it is."""
+    try:
+        delivery_id = json.loads(letter.payload)["delivery_id"]
+    except (ValueError, KeyError, TypeError):
+        raise dead_letters.NotRetriable(
+            "the dead letter does not name a notification", rule="unreadable-payload"
+        ) from None
     await conn.execute(
         deliveries.update()
         .where(deliveries.c.delivery_id == delivery_id, deliveries.c.status == "failed")

@@ -11,7 +11,7 @@ from score_chassis.logs import configure_logging
 from score_chassis.runtime import Runtime
 from score_notifications import routing
 from score_notifications.api import router
-from score_notifications.delivery import Sender
+from score_notifications.delivery import DEAD_LETTER_CONSUMER, Sender, retry_dead_letter
 from score_notifications.sealing import Sealer
 from score_notifications.settings import NotificationsSettings
 
@@ -55,6 +55,7 @@ def build_app(settings: NotificationsSettings | None = None) -> FastAPI:
         on_recorded=runtime.relay.notify,
     )
     runtime.alongside.append(sender.run)
+    runtime.dead_letter_retriers[DEAD_LETTER_CONSUMER] = retry_dead_letter
     app = create_app(
         runtime,
         title="SCORE notifications",
