@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from nats.aio.msg import Msg
 
 from score_chassis.consumer import IdempotentConsumer
-from score_chassis.view import moved
+from score_chassis.view import mark, moved
 from score_contracts.envelope import Envelope
 from score_contracts.events import (
     CaseStudyPublished,
@@ -534,14 +534,16 @@ REPLAY = "/v1/ops/replay/projection"
 
 @pytest.fixture
 def gate(monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
-    """Open, until cleared: every consumer's batches wait for it before their transaction, so
-    a rebuild cannot finish meanwhile (as in test_replay.py)."""
+    """Open, until cleared: the batches of the consumers building the projection beside the
+    served one wait for it before their transaction, so a rebuild cannot finish meanwhile (as
+    in test_replay.py)."""
     gate = asyncio.Event()
     gate.set()
     handle_batch = IdempotentConsumer.handle_batch
 
     async def gated(consumer: IdempotentConsumer, messages: Sequence[Msg]) -> None:
-        await gate.wait()
+        if consumer.name.endswith("-beside"):
+            await gate.wait()
         await handle_batch(consumer, messages)
 
     monkeypatch.setattr(IdempotentConsumer, "handle_batch", gated)
@@ -549,7 +551,7 @@ def gate(monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
 
 
 @pytest.mark.nats
-async def test_while_the_projection_is_rebuilt_a_file_is_503_and_after_it_the_same(
+async def test_while_the_projection_is_rebuilt_the_files_hold_the_old_figures_and_then_the_same(
     tmp_path: Path, nats_url: str, gate: asyncio.Event
 ) -> None:
     await publish(nats_url, story())
@@ -569,25 +571,52 @@ async def test_while_the_projection_is_rebuilt_a_file_is_503_and_after_it_the_sa
             )
 
         live = await wait_for(all_counted, within=20)
+        targets = await api.get("/v1/targets", params={"format": "csv"}, headers=ADMIN)
         gate.clear()  # the rebuild cannot get far until the gate opens
         assert (await api.post(REPLAY, headers=ADMIN)).status_code == 202
 
-        async def rebuilding() -> httpx.Response | None:
-            response = await export(api, "csv")
-            return response if response.status_code == 503 else None
+        async def rebuilding() -> dict[str, Any] | None:
+            progress: dict[str, Any] = (await api.get(REPLAY, headers=ADMIN)).json()
+            return progress if progress["target"] is not None else None
 
-        first = await wait_for(rebuilding, within=10)
+        assert (await wait_for(rebuilding, within=10))["state"] == "rebuilding"
+        assert (await export(api, "csv")).content == live.content
+        assert (await export(api, "xlsx")).status_code == 200
+        during = await api.get("/v1/targets", params={"format": "csv"}, headers=ADMIN)
+        assert during.content == targets.content
+
+        gate.set()
+        await wait_for(lambda: _built(api), within=30)
+        assert (await export(api, "csv")).content == live.content
+
+
+async def _built(api: httpx.AsyncClient) -> dict[str, Any] | None:
+    progress: dict[str, Any] = (await api.get(REPLAY, headers=ADMIN)).json()
+    return progress if progress["state"] == "built" else None
+
+
+@pytest.mark.nats
+async def test_while_a_fresh_database_catches_up_a_file_is_503(
+    tmp_path: Path, nats_url: str
+) -> None:
+    app = build_app(settings(tmp_path, nats_url=nats_url))
+    async with serving(app) as api:
+        # As a consumer reading a stream of history from its start into an empty view marks it.
+        async with app.state.runtime.database.transaction() as conn:
+            await mark(
+                conn,
+                PROJECTION,
+                {"indicators-projection-enrolment": 10},
+                restarted=True,
+                started_at=dt.datetime.now(dt.UTC),
+            )
         targets = await api.get("/v1/targets", params={"format": "xlsx"}, headers=ADMIN)
-        for response in (first, await export(api, "xlsx"), targets):
+        for response in (await export(api, "csv"), await export(api, "xlsx"), targets):
             assert response.status_code == 503
             assert response.headers["content-type"] == "application/problem+json"
             assert response.json()["type"] == "/problems/rebuilding"
             assert int(response.headers["retry-after"]) > 0
             assert "content-disposition" not in response.headers
-
-        gate.set()
-        rebuilt = await wait_for(all_counted, within=30)
-        assert rebuilt.content == live.content
 
 
 async def publish(nats_url: str, history: History) -> None:
