@@ -156,6 +156,9 @@ class IdempotentConsumer:
         self.on_rebuilding: Callable[[], None] | None = None
         """Called once the consumer, finding it reads its stream from the start into an empty
         view, has marked the view as being rebuilt."""
+        self.on_handled: Callable[[], None] | None = None
+        """Called after a transaction that handled new events has committed (a watch of the
+        view looks at it at once, rather than at its next poll)."""
 
     @property
     def name(self) -> str:
@@ -351,6 +354,7 @@ class IdempotentConsumer:
             for msg, envelope in parsed:
                 await self._handle_one(msg, envelope)
             return
+        self._handled(handled)
         for msg, _envelope in parsed:
             await msg.ack()
         EVENTS_CONSUMED.labels(self.name, "handled").inc(handled)
@@ -378,8 +382,13 @@ class IdempotentConsumer:
             else:
                 await msg.nak(delay=min(2.0**deliveries, 30.0))
             return
+        self._handled(handled)
         await msg.ack()
         EVENTS_CONSUMED.labels(self.name, "handled").inc(handled)
+
+    def _handled(self, count: int) -> None:
+        if count and self.on_handled is not None:
+            self.on_handled()
 
     async def _apply(self, conn: AsyncConnection, envelopes: Sequence[Envelope[Event]]) -> int:
         """Handle the events not yet in the inbox, and add them to it: one transaction.

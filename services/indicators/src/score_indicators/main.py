@@ -83,6 +83,8 @@ def build_app(settings: IndicatorsSettings | None = None) -> FastAPI:
         on_recorded=runtime.relay.notify,
     )
     runtime.alongside.append(watch.run)
+    for consumer in runtime.consumers:
+        consumer.on_handled = watch.notify
     app.state.milestones = watch
     dashboard.attach(app)
     return app

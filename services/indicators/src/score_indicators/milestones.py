@@ -23,6 +23,7 @@ Once, ever, whatever happens to the events:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import time
 import uuid
@@ -213,14 +214,21 @@ class MilestoneWatch:
         self.on_recorded = on_recorded
         self.poll_seconds = poll_seconds
         self._looked_at: Any = None
+        self._moved = asyncio.Event()
 
     def forget_last_look(self) -> None:
         """Look again at the next `look` even if the projection has not moved since."""
         self._looked_at = None
 
+    def notify(self) -> None:
+        """The projection has moved (a consumer of it committed): look soon, not at the next
+        poll. The poll remains for moves made by another replica."""
+        self._moved.set()
+
     async def run(self) -> None:
         while True:
             began = time.monotonic()
+            self._moved.clear()  # a move during the look is looked at next
             try:
                 await self.look()
             except Exception as error:  # the database, most likely: look again later
@@ -228,7 +236,11 @@ class MilestoneWatch:
             # A look counts a dozen scopes over the whole projection: however long that takes
             # as the projection grows, it keeps to a fifth of the service's time.
             took = time.monotonic() - began
-            await asyncio.sleep(max(self.poll_seconds, LOOK_SHARE * took))
+            await asyncio.sleep(LOOK_SHARE * took)
+            # Not asyncio.wait_for: on Python 3.11 it can swallow a cancellation.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, self.poll_seconds - LOOK_SHARE * took)):
+                    await self._moved.wait()
 
     async def look(self) -> list[Reached]:
         """One look: the milestones newly reached (recorded and announced)."""
