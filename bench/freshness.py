@@ -232,6 +232,16 @@ class Webhooks:
     or a threshold beyond the trainings answered): no latency for them."""
     latencies_ms: list[float] = field(default_factory=list)
     """201 of the command that made the figure cross → arrival, one per milestone."""
+    stages_ms: dict[str, list[float]] = field(
+        default_factory=lambda: {
+            "answered_to_recorded": [],
+            "recorded_to_signed": [],
+            "signed_to_arrived": [],
+        }
+    )
+    """The same in three parts: 201 → the milestone recorded by the indicators' watch, →
+    the call signed by the notifications' sender, → its arrival. From the system's clock,
+    which may step: a guide to where the time goes, not a figure held to a target."""
     receiver_cpu_percent: float = 0.0
 
     @property
@@ -259,6 +269,11 @@ class Webhooks:
             "p90_ms": rounded(self.percentile_ms(0.9)),
             "p99_ms": rounded(self.percentile_ms(0.99)),
             "max_ms": rounded(max(self.latencies_ms) if self.latencies_ms else None),
+            **{
+                f"{stage}_{name}_ms": rounded(percentile(values, share) if values else None)
+                for stage, values in self.stages_ms.items()
+                for name, share in (("p50", 0.5), ("p99", 0.99))
+            },
             "receiver_cpu_percent": round(self.receiver_cpu_percent, 1),
         }
 
@@ -771,5 +786,11 @@ def _webhooks(
         if arrival.indicator != "enterprises_trained" or not 1 <= k <= len(trainings):
             result.uncaused += 1
             continue
-        result.latencies_ms.append(max(0.0, arrival.at - trainings[k - 1]) * 1000)
+        caused = trainings[k - 1]
+        result.latencies_ms.append(max(0.0, arrival.at - caused) * 1000)
+        if arrival.recorded is not None and arrival.signed is not None:
+            stages = result.stages_ms
+            stages["answered_to_recorded"].append((arrival.recorded - caused) * 1000)
+            stages["recorded_to_signed"].append((arrival.signed - arrival.recorded) * 1000)
+            stages["signed_to_arrived"].append((arrival.at - arrival.signed) * 1000)
     return result

@@ -16,6 +16,7 @@ the child sends back what arrived.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -41,6 +42,11 @@ class Arrival:
     indicator: str | None = None
     scope: str | None = None
     threshold: str | None = None
+    recorded: float | None = None
+    """When the indicators service recorded the milestone (`reached_at`), and when the
+    notifications service signed the call (`timestamp`), on `at`'s clock: read from the
+    system's clock, less what it was ahead of `time.monotonic()` at the arrival."""
+    signed: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +79,8 @@ async def _receiving(conn: Connection, secret: str) -> Receiving:
                 head = await reader.readuntil(b"\r\n\r\n")
                 headers = _headers(head)
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
-                at = time.monotonic()
-                arrival = _arrival(webhook, at, headers, body)
+                at, wall = time.monotonic(), time.time()
+                arrival = _arrival(webhook, at, wall - at, headers, body)
                 arrivals.append(arrival)
                 if arrival.verified:
                     ids.add(arrival.webhook_id)
@@ -125,13 +131,19 @@ def _headers(head: bytes) -> dict[str, str]:
     return headers
 
 
-def _arrival(webhook: Webhook, at: float, headers: dict[str, str], body: bytes) -> Arrival:
+def _arrival(
+    webhook: Webhook, at: float, ahead: float, headers: dict[str, str], body: bytes
+) -> Arrival:
     webhook_id = headers.get("webhook-id", "")
     try:
         event = webhook.verify(body, headers)
     except (WebhookVerificationError, ValueError):
         return Arrival(at, webhook_id, verified=False)
     milestone = event["data"]["milestone"]
+
+    def monotonic(iso: str) -> float:
+        return dt.datetime.fromisoformat(iso).timestamp() - ahead
+
     return Arrival(
         at,
         webhook_id,
@@ -140,4 +152,6 @@ def _arrival(webhook: Webhook, at: float, headers: dict[str, str], body: bytes) 
         indicator=milestone["indicator"],
         scope=milestone["scope"],
         threshold=str(milestone["threshold"]),
+        recorded=monotonic(milestone["reached_at"]),
+        signed=monotonic(event["timestamp"]),
     )
