@@ -558,7 +558,7 @@ async def measure(
     """The load, and what it measures. Each training of the load has an enterprise of its own,
     registered and enrolled beforehand; with `notifications_url`, a national webhook is
     subscribed and its notifications timed too."""
-    enterprises = round(rate * seconds) // 2  # the odd-numbered commands are the trainings
+    enterprises = max(1, round(rate * seconds) // 2)  # the odd-numbered commands: trainings
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(headers=headers, timeout=30.0, trust_env=False) as client:
         targets = await enrolled_enterprises(client, enrolment_url, enterprises)
