@@ -72,7 +72,9 @@ def run(profile: scenarios.Profile, workdir: Path, only: set[str]) -> tuple[list
     rows += pipeline_rows
     rows += group(
         {"B6", "B7"},
-        lambda: scenarios.after_the_command(profile, workdir, say, catch_up_rate=catch_up_rate),
+        lambda: scenarios.after_the_command(
+            profile, workdir, say, catch_up_rate=catch_up_rate, with_b6="B6" in only
+        ),
     )
     rows = [row for row in rows if row.id in only]
     rows.sort(key=lambda row: row.id)  # stable: each scenario's rows keep their order

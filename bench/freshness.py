@@ -2,7 +2,8 @@
 
 Commands go out at a fixed rate whatever the answers (an open loop, so a slow system is not
 given a rest; one due while too many are unanswered is skipped): registrations and trainings
-in turn, the trainings on enterprises enrolled beforehand. Meanwhile pollers read
+in turn, each training on an enterprise of its own enrolled beforehand, so that every one
+answered 201 adds 1 to `enterprises_trained`. Meanwhile pollers read
 `GET /v1/indicators` back to back. A registration adds 1 to `enterprises_registered`, a
 training `PARTICIPANTS` to `participants_trained`; the k-th command of a kind to be answered
 201 counts as visible at the first poll answered with the count of k of them. That is exact
@@ -15,24 +16,35 @@ The sender and each poller are processes of their own with a lean HTTP/1.1 clien
 figures are the system's and not the harness's: sharing one event loop, they held up each
 other's timestamps (a poll asked before a 201 was recorded already showed its command). Each
 says its own CPU in the JSON.
+
+Given the notifications service, one national webhook is subscribed before the load, and a
+receiver (`bench/webhooks.py`, a process of its own too) times each notification's arrival.
+`enterprises_trained` crosses each threshold T of the programme's "every 10 enterprises
+trained" with the (T - trained before)-th training answered 201, by the same reading as
+above: the milestone's latency runs from that 201 to its webhook's arrival. Every national
+milestone announced during the load must arrive once, signed, and none twice.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import bisect
 import json
 import multiprocessing
+import os
 import time
 import urllib.parse
 import uuid
 from dataclasses import dataclass, field
+from decimal import Decimal
 from multiprocessing.connection import Connection
 from typing import Any
 
 import httpx
 import uvloop
 
+from bench import webhooks
 from bench.measure import percentile
 
 PARTICIPANTS = 5
@@ -95,6 +107,13 @@ async def indicator_counts(client: httpx.AsyncClient, indicators_url: str) -> tu
     return indicators["enterprises_registered"], indicators["participants_trained"]
 
 
+async def trained(client: httpx.AsyncClient, indicators_url: str) -> int:
+    """`enterprises_trained` now."""
+    response = await client.get(f"{indicators_url}/v1/indicators")
+    response.raise_for_status()
+    return int(response.json()["indicators"]["enterprises_trained"])
+
+
 async def settled_counts(
     client: httpx.AsyncClient, indicators_url: str, *, registered: int, within: float = 60.0
 ) -> tuple[int, int]:
@@ -149,6 +168,8 @@ class Freshness:
     poller_cpu_percent: list[float] = field(default_factory=list)
     """The harness's own processes' CPU (100 = a core) while they worked: small, or the
     figures say as much about the harness as about the system."""
+    webhooks: Webhooks | None = None
+    """201 → webhook received, when the notifications service runs."""
 
     @property
     def reached_rate(self) -> float:
@@ -186,6 +207,74 @@ class Freshness:
             "p90_ms": round(percentile(self.latencies_ms, 0.9), 1) if self.latencies_ms else None,
             "p99_ms": None if self.p99_ms is None else round(self.p99_ms, 1),
             "max_ms": round(max(self.latencies_ms), 1) if self.latencies_ms else None,
+            **({} if self.webhooks is None else {"webhooks": self.webhooks.as_json()}),
+        }
+
+
+@dataclass
+class Webhooks:
+    """The national milestones announced during the load, and their webhooks' arrivals."""
+
+    announced: int = 0
+    """National milestones recorded by the indicators service during the load."""
+    received: int = 0
+    """Of those, how many arrived signed (verified with the subscription's secret)."""
+    lost: int = 0
+    """Announced and never arrived signed."""
+    twice: int = 0
+    """Arrivals after a milestone's first (by `webhook-id` or by milestone)."""
+    unverified: int = 0
+    """Arrivals whose signature failed."""
+    unexpected: int = 0
+    """Signed arrivals for a milestone not announced during the load."""
+    uncaused: int = 0
+    """Milestones received whose causing 201 cannot be told (not of `enterprises_trained`,
+    or a threshold beyond the trainings answered): no latency for them."""
+    latencies_ms: list[float] = field(default_factory=list)
+    """201 of the command that made the figure cross → arrival, one per milestone."""
+    stages_ms: dict[str, list[float]] = field(
+        default_factory=lambda: {
+            "answered_to_recorded": [],
+            "recorded_to_signed": [],
+            "signed_to_arrived": [],
+        }
+    )
+    """The same in three parts: 201 → the milestone recorded by the indicators' watch, →
+    the call signed by the notifications' sender, → its arrival. From the system's clock,
+    which may step: a guide to where the time goes, not a figure held to a target."""
+    receiver_cpu_percent: float = 0.0
+
+    @property
+    def wrong(self) -> int:
+        """Not exactly once and signed: lost, twice, unsigned or unexpected."""
+        return self.lost + self.twice + self.unverified + self.unexpected
+
+    def percentile_ms(self, share: float) -> float | None:
+        return percentile(self.latencies_ms, share) if self.latencies_ms else None
+
+    def as_json(self) -> dict[str, object]:
+        def rounded(value: float | None) -> float | None:
+            return None if value is None else round(value, 1)
+
+        return {
+            "announced": self.announced,
+            "received": self.received,
+            "lost": self.lost,
+            "twice": self.twice,
+            "unverified": self.unverified,
+            "unexpected": self.unexpected,
+            "uncaused": self.uncaused,
+            "timed": len(self.latencies_ms),
+            "p50_ms": rounded(self.percentile_ms(0.5)),
+            "p90_ms": rounded(self.percentile_ms(0.9)),
+            "p99_ms": rounded(self.percentile_ms(0.99)),
+            "max_ms": rounded(max(self.latencies_ms) if self.latencies_ms else None),
+            **{
+                f"{stage}_{name}_ms": rounded(percentile(values, share) if values else None)
+                for stage, values in self.stages_ms.items()
+                for name, share in (("p50", 0.5), ("p99", 0.99))
+            },
+            "receiver_cpu_percent": round(self.receiver_cpu_percent, 1),
         }
 
 
@@ -463,15 +552,23 @@ async def measure(
     *,
     rate: float,
     seconds: float,
-    enterprises: int,
+    notifications_url: str | None = None,
     settle_seconds: float = 30.0,
 ) -> Freshness:
+    """The load, and what it measures. Each training of the load has an enterprise of its own,
+    registered and enrolled beforehand; with `notifications_url`, a national webhook is
+    subscribed and its notifications timed too."""
+    enterprises = max(1, round(rate * seconds) // 2)  # the odd-numbered commands: trainings
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(headers=headers, timeout=30.0, trust_env=False) as client:
         targets = await enrolled_enterprises(client, enrolment_url, enterprises)
         registered_before, participants_before = await settled_counts(
             client, indicators_url, registered=enterprises
         )
+        trained_before = await trained(client, indicators_url)
+        milestones_before = {
+            m["milestone_id"] for m in await national_milestones(client, indicators_url)
+        }
     return await asyncio.to_thread(
         _measured,
         enrolment_url,
@@ -482,7 +579,48 @@ async def measure(
         targets=targets,
         before=(registered_before, participants_before),
         settle_seconds=settle_seconds,
+        notified=(
+            None
+            if notifications_url is None
+            else _Notified(notifications_url, trained_before, milestones_before)
+        ),
     )
+
+
+async def national_milestones(
+    client: httpx.AsyncClient, indicators_url: str
+) -> list[dict[str, Any]]:
+    """The national milestones recorded so far, as `GET /v1/milestones` answers them."""
+    response = await client.get(f"{indicators_url}/v1/milestones", params={"limit": 1000})
+    response.raise_for_status()
+    return [m for m in response.json()["milestones"] if m["scope"] == "national"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Notified:
+    """The notifications service to subscribe to, and what was there before the load."""
+
+    url: str
+    trained_before: int
+    milestones_before: set[str]
+
+
+SETTLED_SECONDS = 2.0
+"""The milestones count as all announced once their list has not changed for this long after
+the projection shows every command: the watch looks every 0.5 s while the projection moves."""
+
+
+def subscribe(notifications_url: str, token: str, receiver_url: str, secret: str) -> None:
+    """Subscribe a national webhook to `receiver_url`, signed with `secret`."""
+    body = {
+        "chamber": "Bench",
+        "national": True,
+        "channel": {"kind": "webhook", "url": receiver_url, "secret": secret},
+    }
+    with httpx.Client(
+        headers={"Authorization": f"Bearer {token}"}, timeout=30.0, trust_env=False
+    ) as client:
+        client.post(f"{notifications_url}/v1/subscriptions", json=body).raise_for_status()
 
 
 def _measured(
@@ -495,11 +633,15 @@ def _measured(
     targets: list[tuple[str, str]],
     before: tuple[int, int],
     settle_seconds: float,
+    notified: _Notified | None,
 ) -> Freshness:
-    """The load itself, from a sender process and `POLLERS` poller processes."""
+    """The load itself, from a sender process, `POLLERS` poller processes and, with
+    `notified`, a webhook receiver process."""
     context = multiprocessing.get_context("spawn")
     sender, sender_end = context.Pipe()
     pollers = [context.Pipe() for _ in range(POLLERS)]
+    secret = "whsec_" + base64.b64encode(os.urandom(32)).decode()
+    receiving, receiving_end = context.Pipe()
     processes = [
         context.Process(
             target=_sender,
@@ -511,12 +653,22 @@ def _measured(
             for _, end in pollers
         ),
     ]
+    if notified is not None:
+        processes.append(
+            context.Process(
+                target=webhooks.receiver, args=(receiving_end, secret), name="b7-receiver"
+            )
+        )
     for process in processes:
         process.start()
     sender_end.close()  # the children's ends: a child that dies ends the parent's reading
+    receiving_end.close()
     for _, end in pollers:
         end.close()
     try:
+        if notified is not None:
+            port: int = receiving.recv()
+            subscribe(notified.url, token, f"http://127.0.0.1:{port}/hooks/score", secret)
         ends = [sender, *(ours for ours, _ in pollers)]
         for end in ends:
             if end.recv() != "ready":
@@ -534,6 +686,12 @@ def _measured(
         for ours, _ in pollers:
             ours.send((want, deadline))
         pollings: list[Polling] = [ours.recv() for ours, _ in pollers]
+        announced: list[dict[str, Any]] = []
+        received: webhooks.Receiving | None = None
+        if notified is not None:
+            announced = _announced(indicators_url, token, notified, deadline)
+            receiving.send((len(announced), time.monotonic() + settle_seconds))
+            received = receiving.recv()
     except BaseException:
         for process in processes:
             process.kill()
@@ -563,4 +721,76 @@ def _measured(
         result.unseen += unseen
         earliest, _ = _visible_at(times, [(p.asked, p.count(kind)) for p in polls], base, step)
         result.earliest_ms += earliest
+    if notified is not None and received is not None:
+        trainings = sorted(a.at for a in sending.answers if a.kind == "training")
+        result.webhooks = _webhooks(
+            announced, received, trainings, trained_before=notified.trained_before
+        )
+    return result
+
+
+def _announced(
+    indicators_url: str, token: str, notified: _Notified, deadline: float
+) -> list[dict[str, Any]]:
+    """The national milestones recorded since the load began, once their list has settled."""
+
+    async def settled() -> list[dict[str, Any]]:
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(headers=headers, timeout=30.0, trust_env=False) as client:
+            last: set[str] = set()
+            since = time.monotonic()
+            while True:
+                listed = [
+                    m
+                    for m in await national_milestones(client, indicators_url)
+                    if m["milestone_id"] not in notified.milestones_before
+                ]
+                ids = {m["milestone_id"] for m in listed}
+                now = time.monotonic()
+                if ids != last:
+                    last, since = ids, now
+                elif now - since >= SETTLED_SECONDS or now > deadline:
+                    return listed
+                await asyncio.sleep(0.2)
+
+    return asyncio.run(settled())
+
+
+def _webhooks(
+    announced: list[dict[str, Any]],
+    received: webhooks.Receiving,
+    trainings: list[float],
+    *,
+    trained_before: int,
+) -> Webhooks:
+    """Each announced milestone's first signed arrival, set against the 201 that caused it:
+    the training that made `enterprises_trained` reach the threshold."""
+    result = Webhooks(announced=len(announced), receiver_cpu_percent=received.cpu_percent)
+    wanted = {m["milestone_id"] for m in announced}
+    first: dict[str, webhooks.Arrival] = {}
+    ids: set[str] = set()
+    for arrival in sorted(received.arrivals, key=lambda a: a.at):
+        if not arrival.verified or arrival.milestone_id is None:
+            result.unverified += 1
+        elif arrival.milestone_id in first or arrival.webhook_id in ids:
+            result.twice += 1
+        elif arrival.milestone_id not in wanted:
+            result.unexpected += 1
+        else:
+            first[arrival.milestone_id] = arrival
+            ids.add(arrival.webhook_id)
+    result.received = len(first)
+    result.lost = len(wanted - first.keys())
+    for arrival in first.values():
+        k = int(Decimal(arrival.threshold or "0")) - trained_before
+        if arrival.indicator != "enterprises_trained" or not 1 <= k <= len(trainings):
+            result.uncaused += 1
+            continue
+        caused = trainings[k - 1]
+        result.latencies_ms.append(max(0.0, arrival.at - caused) * 1000)
+        if arrival.recorded is not None and arrival.signed is not None:
+            stages = result.stages_ms
+            stages["answered_to_recorded"].append((arrival.recorded - caused) * 1000)
+            stages["recorded_to_signed"].append((arrival.signed - arrival.recorded) * 1000)
+            stages["signed_to_arrived"].append((arrival.at - arrival.signed) * 1000)
     return result

@@ -6,8 +6,9 @@ They run in four groups, each on what it needs and nothing left from another:
   (registrations, side by side with the peer), B8 (memory under B1), B3 (trainings).
 - `on_postgres`: the enrolment service and the peer each on a fresh PostgreSQL database (B2).
 - `in_the_pipeline`: the outbox relay and the projection's consumer, in this process (B4, B5).
-- `after_the_command`: a fresh `score up` with enrolment and indicators only: freshness (B7),
-  then `score replay` over a long history (B6).
+- `after_the_command`: a fresh `score up` with enrolment, indicators and notifications only:
+  freshness (B7), of the indicators and of the milestones' webhooks, then `score replay` over
+  a long history (B6).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from bench.load import Load, LoadPlan, Target, measure
 from bench.measure import RssSampler, rss_mb
 from bench.report import Row
 from bench.systems import Ours, Peer
+from score_cli.nats_server import LOOPBACK
 
 Say = Callable[[str], None]
 
@@ -47,7 +49,6 @@ class Profile:
     replay_max_events: int
     freshness_rate: float
     freshness_seconds: float
-    freshness_enterprises: int
     idle_seconds: float
     """B8: how long the services are left alone before their idle memory is read."""
 
@@ -63,7 +64,6 @@ FULL = Profile(
     replay_max_events=1_000_000,
     freshness_rate=200.0,
     freshness_seconds=10.0,
-    freshness_enterprises=50,
     idle_seconds=3.0,
 )
 QUICK = Profile(
@@ -77,7 +77,6 @@ QUICK = Profile(
     replay_max_events=1_500,
     freshness_rate=50.0,
     freshness_seconds=2.0,
-    freshness_enterprises=10,
     idle_seconds=0.5,
 )
 
@@ -388,11 +387,16 @@ def replay_size(profile: Profile, catch_up_rate: float | None) -> int:
 
 
 def after_the_command(
-    profile: Profile, workdir: Path, say: Say, *, catch_up_rate: float | None
+    profile: Profile, workdir: Path, say: Say, *, catch_up_rate: float | None, with_b6: bool = True
 ) -> list[Row]:
+    """B7, then (unless `with_b6` is false: B7 alone was asked for) B6 on the same system."""
     rows: list[Row] = []
-    with Ours(workdir / "score-fresh", services=("enrolment", "indicators")) as ours:
-        say("score up with enrolment and indicators is ready")
+    with Ours(
+        workdir / "score-fresh",
+        services=("enrolment", "indicators", "notifications"),
+        environment={"SCORE_WEBHOOK_ALLOWED_HOSTS": LOOPBACK},  # B7's receiver
+    ) as ours:
+        say("score up with enrolment, indicators and notifications is ready")
         fresh = asyncio.run(
             freshness.measure(
                 ours.url("enrolment"),
@@ -400,12 +404,20 @@ def after_the_command(
                 ours.token,
                 rate=profile.freshness_rate,
                 seconds=profile.freshness_seconds,
-                enterprises=profile.freshness_enterprises,
+                notifications_url=ours.url("notifications"),
             )
         )
         say(
             f"B7: {fresh.reached_rate:,.0f} commands/s sent, p50 {fresh.p50_ms or 0:,.1f} ms, "
             f"p99 {fresh.p99_ms or 0:,.1f} ms, {fresh.failed} failed, {fresh.unseen} unseen"
+        )
+        hooks = fresh.webhooks or freshness.Webhooks()
+        say(
+            f"B7: {hooks.announced} milestones announced, {hooks.received} webhooks received "
+            f"({hooks.lost} lost, {hooks.twice} twice, {hooks.unverified} unsigned), "
+            f"p50 {hooks.percentile_ms(0.5) or 0:,.1f} ms, "
+            f"p99 {hooks.percentile_ms(0.99) or 0:,.1f} ms, "
+            f"max {max(hooks.latencies_ms, default=0):,.1f} ms"
         )
         rate = profile.freshness_rate
         rows += [
@@ -431,7 +443,31 @@ def after_the_command(
                 limit=0,
                 target_text="0",
             ),
+            Row(
+                "B7",
+                "201 → webhook received for a milestone, p50",
+                "ms",
+                ours=hooks.percentile_ms(0.5),
+            ),
+            Row(
+                "B7",
+                "201 → webhook received for a milestone, p99",
+                "ms",
+                ours=hooks.percentile_ms(0.99),
+                limit=500,
+            ),
+            Row(
+                "B7",
+                f"milestones announced during the load, {hooks.announced}: not received once, "
+                "signed (lost, twice, unsigned)",
+                "",
+                ours=hooks.wrong if hooks.announced else None,
+                limit=0,
+                target_text="0",
+            ),
         ]
+        if not with_b6:
+            return rows
         events = replay_size(profile, catch_up_rate)
         scaled = ""
         if events < 1_000_000 and profile.replay_events is None:

@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -26,7 +26,8 @@ ROOT = Path(__file__).parent.parent
 
 
 class _System(System):
-    """`System`, with the enrolment service's database elsewhere than the data folder."""
+    """`System`, with the enrolment service's database elsewhere than the data folder, and
+    settings of the harness's added to the environment the services start in."""
 
     def __init__(
         self,
@@ -34,23 +35,41 @@ class _System(System):
         *,
         enrolment_database: str | None,
         services: Sequence[Service],
+        environment: Mapping[str, str],
     ) -> None:
         super().__init__(
             data_dir, nats_port=free_port(), port_base=free_port_base(), services=services
         )
         self.enrolment_database = enrolment_database
+        self.environment = dict(environment)
 
     def database_url(self, service: Service) -> str:
         if service.name == "enrolment" and self.enrolment_database is not None:
             return self.enrolment_database
         return super().database_url(service)
 
+    def _launch(self, service: Service) -> tuple[subprocess.Popen[bytes], int]:
+        # `score up` passes its environment through to each service: so does this, with the
+        # harness's settings in it (a restart too), and leaves its own as it was.
+        saved = {name: os.environ.get(name) for name in self.environment}
+        os.environ.update(self.environment)
+        try:
+            return super()._launch(service)
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
 
 class Ours:
     """nats-server and the services, each its own process, as `score up` starts them.
 
     `enrolment_database` puts the enrolment service on another database (PostgreSQL, for
-    B2); `services` names the services to start (all by default).
+    B2); `services` names the services to start (all by default); `environment` adds to the
+    environment they start in (B7's receiver on 127.0.0.1 needs
+    `SCORE_WEBHOOK_ALLOWED_HOSTS`).
     """
 
     def __init__(
@@ -59,9 +78,11 @@ class Ours:
         *,
         enrolment_database: str | None = None,
         services: Sequence[str] | None = None,
+        environment: Mapping[str, str] | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.enrolment_database = enrolment_database
+        self.environment = dict(environment or {})
         self.services = tuple(s for s in SERVICES if services is None or s.name in services)
         self.system: System | None = None
 
@@ -76,7 +97,10 @@ class Ours:
 
     def _started(self) -> System:
         system = _System(
-            self.data_dir, enrolment_database=self.enrolment_database, services=self.services
+            self.data_dir,
+            enrolment_database=self.enrolment_database,
+            services=self.services,
+            environment=self.environment,
         )
         system.__enter__()
         if system.given_up:

@@ -52,6 +52,11 @@ def test_the_quick_run_measures_every_scenario_and_writes_the_table_and_json(
     for row in rows:
         if row["skipped"] is None:
             assert row["ours"] is not None, row
+    # B7's milestones: several announced in the quick run, each received once and signed.
+    milestones = next(row for row in rows if row["scenario"].startswith("milestones announced"))
+    assert milestones["ours"] == 0, rows
+    webhooks = next(row for row in rows if row["id"] == "B7")["details"]["webhooks"]
+    assert webhooks["announced"] >= 2 and webhooks["received"] == webhooks["announced"], webhooks
     header = "| # | scenario | ours | baseline | ratio | target | met |"
     assert header in finished.stdout
     table = [line for line in finished.stdout.splitlines() if line.startswith("| B")]
