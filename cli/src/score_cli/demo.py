@@ -60,8 +60,9 @@ def _fill(value: Any, values: dict[str, str]) -> Any:
     return value
 
 
-def load_scenario(urls: dict[str, str], token: str, *, out: Any = sys.stdout) -> dict[str, Any]:
+def load_scenario(urls: dict[str, str], token: str, *, out: Any = None) -> dict[str, Any]:
     """Send the scenario's requests; return the indicators once they show all of it."""
+    out = sys.stdout if out is None else out  # the one of the moment, not of the import
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(headers=headers, timeout=30, trust_env=False) as http:
         indicators_url = f"{urls['indicators']}/v1/indicators"
@@ -127,7 +128,8 @@ def _not_known_yet(response: httpx.Response) -> bool:
     return response.status_code == 409 and response.json().get("type") == "/problems/not-known-yet"
 
 
-def print_factsheet(values: dict[str, Any], *, out: Any = sys.stdout) -> None:
+def print_factsheet(values: dict[str, Any], *, out: Any = None) -> None:
+    out = sys.stdout if out is None else out
     print("\n  indicator                      factsheet (Oct 2017)   now", file=out)
     for key, label, figure in FACTSHEET:
         print(f"  {label:<30} {figure:<22} {values[key]}", file=out)
@@ -148,7 +150,8 @@ def phase_targets(url: str, token: str, phase: str = DEMO_PHASE) -> dict[str, An
     return answer
 
 
-def print_targets(answer: dict[str, Any], *, out: Any = sys.stdout) -> None:
+def print_targets(answer: dict[str, Any], *, out: Any = None) -> None:
+    out = sys.stdout if out is None else out
     print(f"\n  {answer['title']} ({answer['starts_on']} – {answer['ends_on']}): targets", file=out)
     print("  target                         aim      now    progress", file=out)
     for target in answer["targets"]:
@@ -425,7 +428,8 @@ WIDTH = 100
 _INDENT = " " * 13
 
 
-def print_notifications(shown: Shown, sinks: Sinks, *, out: Any = sys.stdout) -> None:
+def print_notifications(shown: Shown, sinks: Sinks, *, out: Any = None) -> None:
+    out = sys.stdout if out is None else out
     print(
         "\n  Milestones, and what the chambers' sinks received\n"
         f"  (webhooks at {sinks.webhooks.url('<region>')}, e-mail at 127.0.0.1:{sinks.smtp.port})",
