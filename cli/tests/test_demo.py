@@ -110,6 +110,19 @@ def test_the_demo_shows_the_milestones_beside_the_notifications_received(
     for delivery in webhooks:
         assert f"verified webhook-id {delivery['id']}" in second_out
 
+    # With the webhooks' secrets lost, their subscriptions are made again (the old ones
+    # deleted), so the sink can verify what comes; the e-mail ones are kept.
+    (data_dir / "demo" / "webhooks.json").unlink()
+    third, _ = _run_demo(data_dir, capsys)
+    hooks = {s["id"] for s in subscriptions if s["channel"]["kind"] == "webhook"}
+    now = {s["id"] for s in third["subscriptions"]}
+    assert len(now) == 6 and not now & hooks
+    assert now - {s["id"] for s in third["subscriptions"] if s["channel"]["kind"] == "webhook"} == (
+        {s["id"] for s in subscriptions} - hooks
+    )
+    assert sorted(d["id"] for d in third["deliveries"]) == sorted(d["id"] for d in deliveries)
+    assert third["refused"] == []
+
 
 def _run_demo(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> tuple[dict[str, Any], str]:
     """Run `score demo` until it has shown everything; what the system and the sinks held
