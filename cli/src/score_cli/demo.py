@@ -235,6 +235,11 @@ MAILS = {"la_paz": "es", "cochabamba": "es", "santa_cruz": "en"}
 """Each region's e-mail subscription and its language."""
 WAIT_FOR_NOTIFICATIONS = 20.0
 """Seconds to wait for the sinks to receive what the milestones owe them."""
+MILESTONES_SETTLE = 2.0
+"""Seconds the milestones listed must stay the same before the wait may end: the indicators
+look for milestones a moment after their figures move (every half second, or less often
+while a look takes long), so the last of a scenario's may not be listed the moment it is
+loaded."""
 
 
 def mail_address(region: str) -> str:
@@ -381,10 +386,13 @@ def wait_for_notifications(
 ) -> Shown:
     """Wait (at most `within` seconds) until the sinks have received a notification for each
     milestone `GET /v1/milestones` lists and each demo subscription it matches that was made
-    before it was reached (one made later is never told of it); what they received."""
+    before it was reached (one made later is never told of it), and the milestones listed
+    have settled; what they received."""
     headers = {"Authorization": f"Bearer {token}"}
     ids = {s["id"] for s in subscribed}
     deadline = time.monotonic() + within
+    listed_before: set[str] = set()
+    unchanged_since = time.monotonic()
     with httpx.Client(headers=headers, timeout=30, trust_env=False) as http:
         while True:
             listed = _answer(
@@ -402,6 +410,10 @@ def wait_for_notifications(
                 if d["subscription_id"] in ids
             }
             milestones = sorted(listed, key=lambda m: (m["reached_at"], m["milestone_id"]))
+            if {m["milestone_id"] for m in listed} != listed_before:
+                listed_before = {m["milestone_id"] for m in listed}
+                unchanged_since = time.monotonic()
+            settled_list = time.monotonic() - unchanged_since >= MILESTONES_SETTLE
             owed: list[Owed] = []
             complete = True
             for milestone in milestones:
@@ -418,7 +430,7 @@ def wait_for_notifications(
                         complete = complete and settled
                     if made_before or received is not None:
                         owed.append(Owed(milestone, subscription, delivery, received))
-            if complete or time.monotonic() > deadline:
+            if (complete and settled_list) or time.monotonic() > deadline:
                 return Shown(milestones, owed, complete)
             time.sleep(0.25)
 
