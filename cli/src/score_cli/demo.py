@@ -237,9 +237,8 @@ WAIT_FOR_NOTIFICATIONS = 20.0
 """Seconds to wait for the sinks to receive what the milestones owe them."""
 MILESTONES_SETTLE = 2.0
 """Seconds the milestones listed must stay the same before the wait may end: the indicators
-look for milestones a moment after their figures move (every half second, or less often
-while a look takes long), so the last of a scenario's may not be listed the moment it is
-loaded."""
+look for milestones a moment after their figures move (later while a look takes long), so
+the last of a scenario's may not be listed the moment it is loaded."""
 
 
 def mail_address(region: str) -> str:
