@@ -25,7 +25,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -270,6 +270,7 @@ class System:
         stop_timeout: float = 10.0,
         restart_policy: RestartPolicy | None = None,
         report: Callable[[str], None] = _say_on_stderr,
+        environment: Mapping[str, Mapping[str, str | None]] | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).absolute()
         self.port_base = port_base
@@ -280,6 +281,10 @@ class System:
         self.stop_timeout = stop_timeout
         self.restart_policy = restart_policy or RestartPolicy()
         self.report = report
+        self.environment = dict(environment or {})
+        """More environment for a service's process, by service name, over what it is given
+        otherwise (`score demo` points the notifications at its sinks); None leaves a
+        variable out."""
         if nats_port is None and port_is_free(DEFAULT_NATS_PORT):
             nats_port = DEFAULT_NATS_PORT
         self.nats = NatsServer(
@@ -472,6 +477,11 @@ class System:
             environment.setdefault(
                 "SCORE_NOTIFICATIONS_SECRET_KEY", notifications_key(self.data_dir)
             )
+        for name, value in self.environment.get(service.name, {}).items():
+            if value is None:
+                environment.pop(name, None)
+            else:
+                environment[name] = value
         with (self.logs_dir / f"{service.name}.log").open("ab") as log:
             log_offset = log.tell()
             process = subprocess.Popen(
