@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from score_chassis.tokens import TokenAuthority
+from score_cli.broker_config import operator_url
 
 SECRET_FILE = "auth-secret"
 NOTIFICATIONS_KEY_FILE = "notifications-key"
@@ -78,11 +79,14 @@ def database_url(data_dir: Path, service: str) -> str:
 
 
 def nats_url(given: str | None, data_dir: Path, *, command: str) -> str | None:
-    """The NATS URL given, or the one of the running `score up`; None, said why, if neither."""
+    """The NATS URL given, or the one of the running `score up`; None, said why, if neither.
+
+    With the operator's credentials from the data folder, unless the URL carries a user.
+    """
     url = given or (running_system(data_dir) or {}).get("nats_url")
     if not url:
         print(
             f"score {command}: no running system in the data dir; pass --nats-url", file=sys.stderr
         )
         return None
-    return str(url)
+    return operator_url(str(url), data_dir)

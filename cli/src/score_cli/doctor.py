@@ -19,6 +19,7 @@ import httpx
 import nats
 from nats.js.errors import NotFoundError
 
+from score_cli.broker_config import operator_url
 from score_cli.datadir import running_system
 from score_cli.up import DEFAULT_DATA_DIR
 from score_contracts.subjects import STREAMS
@@ -129,7 +130,9 @@ async def _streams(
     url: str, contexts: list[str], stream_checks: dict[str, dict[str, Any]], data_dir: Path
 ) -> list[Finding]:
     try:
-        client = await nats.connect(url, connect_timeout=3, max_reconnect_attempts=1)
+        client = await nats.connect(
+            operator_url(url, data_dir), connect_timeout=3, max_reconnect_attempts=1
+        )
     except Exception as error:  # any failure to connect is the finding
         return [(FAIL, f"NATS: not reachable at {url} ({type(error).__name__})")]
     findings = [(OK, f"NATS: reachable at {url}")]
