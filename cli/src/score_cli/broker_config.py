@@ -29,6 +29,8 @@ NATS_DIR = "nats"
 CONFIG_FILE = "nats.conf"
 AUTH_FILE = "auth.conf"
 PID_FILE = "nats-server.pid"
+SERVER_NAME = "score"
+"""The name `score up` gives its nats-server (`NatsServer(name=...)`)."""
 
 _AUTH_HEADER = """\
 Written by `score up` and `score credentials` from broker-users.json: edits are lost."""
@@ -152,7 +154,9 @@ def write_config(data_dir: Path) -> list[str]:
         _write_private(nats_dir / AUTH_FILE, render_auth(users, header=_AUTH_HEADER))
         _write_private(
             nats_dir / CONFIG_FILE,
-            f"# Written by `score up`.\npid_file: {json.dumps(str(pid_file(data_dir)))}\n"
+            # The server's name too: a reload takes it from here, not from the command line.
+            f"# Written by `score up`.\nserver_name: {json.dumps(SERVER_NAME)}\n"
+            f"pid_file: {json.dumps(str(pid_file(data_dir)))}\n"
             f'include "{AUTH_FILE}"\n',
         )
     return dropped

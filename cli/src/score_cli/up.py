@@ -33,7 +33,14 @@ from typing import IO, Literal, Self
 
 import httpx
 
-from score_cli.broker_config import config_file, passwords, pid_file, reload, write_config
+from score_cli.broker_config import (
+    SERVER_NAME,
+    config_file,
+    passwords,
+    pid_file,
+    reload,
+    write_config,
+)
 from score_cli.datadir import (
     admin_token,
     auth_secret,
@@ -288,7 +295,7 @@ class System:
         self.nats = NatsServer(
             self.data_dir / "nats",
             port=nats_port,
-            name="score",
+            name=SERVER_NAME,
             config_file=config_file(self.data_dir),
             log_file=self.logs_dir / "nats.log",
             start_timeout=ready_timeout,
