@@ -50,7 +50,13 @@ def write_system(
 
     Written whole to a new file and renamed into place: a reader never sees half of it.
     """
-    body = {"nats_url": nats_url, "services": services, "children": children or {}}
+    body = {
+        "nats_url": nats_url,
+        "services": services,
+        "children": children or {},
+        # Where the operator's NATS credentials are, for whoever reads this file.
+        "data_dir": str(data_dir.absolute()),
+    }
     written = data_dir / f".{SYSTEM_FILE}.new"
     written.write_text(json.dumps(body, indent=2))
     written.replace(data_dir / SYSTEM_FILE)

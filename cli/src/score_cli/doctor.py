@@ -19,6 +19,7 @@ import httpx
 import nats
 from nats.js.errors import NotFoundError
 
+from score_chassis.jetstream import redacted
 from score_cli.broker_config import operator_url
 from score_cli.datadir import running_system
 from score_cli.up import DEFAULT_DATA_DIR
@@ -66,7 +67,12 @@ def diagnose(running: dict[str, Any], *, data_dir: Path = DEFAULT_DATA_DIR) -> l
     findings += [f for name, child in children.items() for f in _child(name, child)]
     contexts = [name for name in services if name not in given_up]
     return findings + asyncio.run(
-        _streams(str(running["nats_url"]), contexts, stream_checks, data_dir)
+        _streams(
+            operator_url(str(running["nats_url"]), Path(running.get("data_dir") or data_dir)),
+            contexts,
+            stream_checks,
+            data_dir,
+        )
     )
 
 
@@ -130,12 +136,10 @@ async def _streams(
     url: str, contexts: list[str], stream_checks: dict[str, dict[str, Any]], data_dir: Path
 ) -> list[Finding]:
     try:
-        client = await nats.connect(
-            operator_url(url, data_dir), connect_timeout=3, max_reconnect_attempts=1
-        )
+        client = await nats.connect(url, connect_timeout=3, max_reconnect_attempts=1)
     except Exception as error:  # any failure to connect is the finding
-        return [(FAIL, f"NATS: not reachable at {url} ({type(error).__name__})")]
-    findings = [(OK, f"NATS: reachable at {url}")]
+        return [(FAIL, f"NATS: not reachable at {redacted(url)} ({type(error).__name__})")]
+    findings = [(OK, f"NATS: reachable at {redacted(url)}")]
     try:
         js = client.jetstream()
         for context in contexts:

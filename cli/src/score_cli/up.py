@@ -481,13 +481,18 @@ class System:
 
     def _launch(self, service: Service) -> tuple[subprocess.Popen[bytes], int]:
         """Start the service's process; it and where this run's lines begin in its log."""
+        # A service of the broker's model connects as its own user (ADR 021).
+        password = passwords(self.data_dir).get(service.name)
         environment = {
             **os.environ,
+            **(
+                {"SCORE_NATS_USER": service.name, "SCORE_NATS_PASSWORD": password}
+                if password
+                else {}
+            ),
             "SCORE_SERVICE_NAME": service.name,
             "SCORE_DATABASE_URL": self.database_url(service),
             "SCORE_NATS_URL": self.nats.url,
-            "SCORE_NATS_USER": service.name,
-            "SCORE_NATS_PASSWORD": passwords(self.data_dir)[service.name],
             "SCORE_AUTH_SECRET": auth_secret(self.data_dir),
             "SCORE_HTTP_HOST": LOOPBACK,
             "SCORE_HTTP_PORT": str(service.port(self.port_base)),
