@@ -18,6 +18,7 @@ import httpx
 import nats
 import pytest
 
+from score_cli.broker_config import operator_url
 from score_cli.datadir import running_system
 from score_cli.doctor import FAIL, WARN, diagnose
 from score_cli.nats_server import free_port
@@ -149,13 +150,14 @@ def test_a_killed_nats_server_comes_back_on_its_port_and_store_and_the_services_
     system, said = a_system(tmp_path)
     with supervised(system):
         url, killed = system.nats_url, system.nats.pid
-        asyncio.run(_probe(url, publish=True))
+        operator = operator_url(url, system.data_dir)  # no one gets in without credentials
+        asyncio.run(_probe(operator, publish=True))
         assert killed is not None
         os.kill(killed, signal.SIGKILL)
 
         eventually(lambda: system.nats.pid != killed and system.nats.running)
         assert system.nats_url == url
-        assert asyncio.run(_probe(url, publish=False)) == b"before the crash"
+        assert asyncio.run(_probe(operator, publish=False)) == b"before the crash"
         enrolment = system.url("enrolment")
         eventually(lambda: (readiness(enrolment) or {}).get("checks", {}).get("nats") == "ok")
 

@@ -17,6 +17,7 @@ import httpx
 import nats
 import pytest
 
+from score_cli.broker_config import operator_url
 from score_cli.nats_server import free_port, port_is_free
 from score_cli.up import Service, free_port_base, installed_services
 
@@ -185,7 +186,8 @@ def test_up_runs_the_system_stops_cleanly_and_keeps_its_data(tmp_path: Path) -> 
         for service in expected:
             assert urls[service.name] == f"http://127.0.0.1:{service.port(base)}"
             assert any(f"-m {service.module}" in command for command in commands)
-        asyncio.run(_publish_probe(urls["nats"]))
+        # As the operator: the broker lets no one in without credentials (ADR 021).
+        asyncio.run(_publish_probe(operator_url(urls["nats"], data_dir)))
 
         # The data folder belongs to the running system; a second supervisor must not share it.
         intruder = subprocess.run(
@@ -209,7 +211,7 @@ def test_up_runs_the_system_stops_cleanly_and_keeps_its_data(tmp_path: Path) -> 
     with score_up(tmp_path / "second", *ports) as up:
         urls = up.wait_until_running()
         _assert_services_answer(urls)
-        assert asyncio.run(_read_probe(urls["nats"])) == b"before restart"
+        assert asyncio.run(_read_probe(operator_url(urls["nats"], data_dir))) == b"before restart"
 
         assert up.stop(signal.SIGINT) == 0, up.output()
         assert up.still_running() == []

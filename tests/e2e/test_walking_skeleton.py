@@ -9,6 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
+from score_cli.broker_config import passwords
+from score_cli.main import main
 from score_cli.up import System
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
@@ -101,3 +103,29 @@ def test_every_service_is_ready_and_reports_no_lag(system: System, http: httpx.C
             )
         )
         assert ready.json()["checks"]["database"] == "ok"
+
+
+def test_the_services_ran_as_their_own_nats_users_and_nothing_they_did_was_refused(
+    system: System,
+) -> None:
+    """Provisioning, relays, consumers and revocation watches all ran above under the
+    broker's users (ADR 021): a refusal would be in the server's log. No password is in a log."""
+    assert "Violation" not in (system.logs_dir / "nats.log").read_text()
+    secrets = passwords(system.data_dir).values()
+    for log in system.logs_dir.iterdir():
+        text = log.read_text()
+        assert not any(secret in text for secret in secrets), log
+
+
+def test_a_token_revoked_by_the_operator_is_refused_by_the_services(system: System) -> None:
+    token = system.admin_token()
+    client = httpx.Client(headers={"Authorization": f"Bearer {token}"}, trust_env=False, timeout=10)
+    asked = [
+        f"{system.url('enrolment')}/v1/enterprises",
+        f"{system.url('indicators')}/v1/indicators",
+    ]
+    assert all(client.get(url).status_code == 200 for url in asked)
+    # `score tokens revoke`, as the operator, with the credentials of the data folder.
+    assert main(["tokens", "revoke", token, "--data-dir", str(system.data_dir)]) == 0
+    for url in asked:
+        eventually(lambda url=url: client.get(url).status_code == 401)

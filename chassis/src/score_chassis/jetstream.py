@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import nats
 from nats.aio.client import Client
@@ -59,12 +61,43 @@ async def ensure_stream(
             await js.update_stream(config)
 
 
-class NatsConnection:
-    """Connects in the background and reconnects forever; `ready` is set while connected."""
+def inbox_prefix(user: str) -> str:
+    """Where a NATS user's replies arrive: `_INBOX_<user>`, the only inbox the broker lets it
+    subscribe to (ADR 021), so that no other user can listen to its answers."""
+    return f"_INBOX_{user}"
 
-    def __init__(self, url: str, *, name: str) -> None:
+
+def redacted(url: str) -> str:
+    """The URL without the password it may carry, for logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return urlunsplit(
+        parts._replace(netloc=f"{parts.username}:***@{parts.netloc.rpartition('@')[2]}")
+    )
+
+
+class NatsConnection:
+    """Connects in the background and reconnects forever; `ready` is set while connected.
+
+    As `user` with `password` (or as the user of the URL's `user:password@`), or with a
+    `.creds` file; a user's replies come to its own inbox prefix (`inbox_prefix`).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        name: str,
+        user: str | None = None,
+        password: str | None = None,
+        creds: Path | None = None,
+    ) -> None:
         self.url = url
         self.name = name
+        self.user = user or unquote(urlsplit(url).username or "") or None
+        self._password = password
+        self._creds = creds
         self.ready = asyncio.Event()
         self._client: Client | None = None
         self._jetstream: JetStreamContext | None = None
@@ -95,10 +128,18 @@ class NatsConnection:
     async def _connect_forever(self) -> None:
         delay = 0.2
         while True:
+            credentials: dict[str, Any] = {}
+            if self._password is not None and self.user is not None:
+                credentials.update(user=self.user, password=self._password)
+            if self._creds is not None:
+                credentials["user_credentials"] = str(self._creds)
+            if self.user is not None:
+                credentials["inbox_prefix"] = inbox_prefix(self.user)
             try:
                 self._client = await nats.connect(
                     self.url,
                     name=self.name,
+                    **credentials,
                     connect_timeout=2,
                     reconnect_time_wait=0.5,
                     max_reconnect_attempts=-1,
@@ -108,11 +149,13 @@ class NatsConnection:
                     error_cb=self._error,
                 )
             except Exception as error:  # any failure means: try again later
-                log.warning("nats.connect_failed", url=self.url, error=str(error), retry_in=delay)
+                log.warning(
+                    "nats.connect_failed", url=redacted(self.url), error=str(error), retry_in=delay
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
-            log.info("nats.connected", url=self.url)
+            log.info("nats.connected", url=redacted(self.url), user=self.user)
             self.ready.set()
             return
 

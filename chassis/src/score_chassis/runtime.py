@@ -60,7 +60,13 @@ class Runtime:
     def __post_init__(self) -> None:
         s = self.settings
         self.database = Database(s.database_url)
-        self.nats = NatsConnection(s.nats_url, name=s.service_name)
+        self.nats = NatsConnection(
+            s.nats_url,
+            name=s.service_name,
+            user=s.nats_user,
+            password=s.nats_password.get_secret_value() if s.nats_password else None,
+            creds=s.nats_creds,
+        )
         self.relay = OutboxRelay(
             self.database,
             self.nats,

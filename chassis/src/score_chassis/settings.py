@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -26,7 +27,17 @@ class ServiceSettings(BaseSettings):
         default="sqlite+aiosqlite:///./score.db",
         description="SQLAlchemy async URL: sqlite+aiosqlite:///path or postgresql+asyncpg://…",
     )
-    nats_url: str = "nats://127.0.0.1:4222"
+    nats_url: str = Field(
+        default="nats://127.0.0.1:4222",
+        description="May carry the NATS user as `nats://user:password@host:port`",
+    )
+    nats_user: str | None = Field(
+        default=None, description="The service's NATS user (ADR 021), with `nats_password`"
+    )
+    nats_password: SecretStr | None = None
+    nats_creds: Path | None = Field(
+        default=None, description="A NATS `.creds` file (JWT and nkey), instead of a password"
+    )
     auth_secret: SecretStr | None = Field(
         default=None,
         description="The key tokens are signed with (≥ 32 characters), the same in every "

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from score_chassis.tokens import TokenAuthority
+from score_cli.broker_config import operator_url
 
 SECRET_FILE = "auth-secret"
 NOTIFICATIONS_KEY_FILE = "notifications-key"
@@ -49,7 +50,13 @@ def write_system(
 
     Written whole to a new file and renamed into place: a reader never sees half of it.
     """
-    body = {"nats_url": nats_url, "services": services, "children": children or {}}
+    body = {
+        "nats_url": nats_url,
+        "services": services,
+        "children": children or {},
+        # Where the operator's NATS credentials are, for whoever reads this file.
+        "data_dir": str(data_dir.absolute()),
+    }
     written = data_dir / f".{SYSTEM_FILE}.new"
     written.write_text(json.dumps(body, indent=2))
     written.replace(data_dir / SYSTEM_FILE)
@@ -78,11 +85,14 @@ def database_url(data_dir: Path, service: str) -> str:
 
 
 def nats_url(given: str | None, data_dir: Path, *, command: str) -> str | None:
-    """The NATS URL given, or the one of the running `score up`; None, said why, if neither."""
+    """The NATS URL given, or the one of the running `score up`; None, said why, if neither.
+
+    With the operator's credentials from the data folder, unless the URL carries a user.
+    """
     url = given or (running_system(data_dir) or {}).get("nats_url")
     if not url:
         print(
             f"score {command}: no running system in the data dir; pass --nats-url", file=sys.stderr
         )
         return None
-    return str(url)
+    return operator_url(str(url), data_dir)

@@ -19,6 +19,8 @@ import httpx
 import nats
 from nats.js.errors import NotFoundError
 
+from score_chassis.jetstream import redacted
+from score_cli.broker_config import operator_url
 from score_cli.datadir import running_system
 from score_cli.up import DEFAULT_DATA_DIR
 from score_contracts.subjects import STREAMS
@@ -65,7 +67,12 @@ def diagnose(running: dict[str, Any], *, data_dir: Path = DEFAULT_DATA_DIR) -> l
     findings += [f for name, child in children.items() for f in _child(name, child)]
     contexts = [name for name in services if name not in given_up]
     return findings + asyncio.run(
-        _streams(str(running["nats_url"]), contexts, stream_checks, data_dir)
+        _streams(
+            operator_url(str(running["nats_url"]), Path(running.get("data_dir") or data_dir)),
+            contexts,
+            stream_checks,
+            data_dir,
+        )
     )
 
 
@@ -131,8 +138,8 @@ async def _streams(
     try:
         client = await nats.connect(url, connect_timeout=3, max_reconnect_attempts=1)
     except Exception as error:  # any failure to connect is the finding
-        return [(FAIL, f"NATS: not reachable at {url} ({type(error).__name__})")]
-    findings = [(OK, f"NATS: reachable at {url}")]
+        return [(FAIL, f"NATS: not reachable at {redacted(url)} ({type(error).__name__})")]
+    findings = [(OK, f"NATS: reachable at {redacted(url)}")]
     try:
         js = client.jetstream()
         for context in contexts:

@@ -8,6 +8,7 @@ restart of NATS is: same address, same streams, same messages.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -82,6 +83,7 @@ class NatsServer:
         host: str = LOOPBACK,
         *,
         name: str = "score",
+        config_file: Path | None = None,
         log_file: Path | None = None,
         start_timeout: float = 20.0,
         stop_timeout: float = 10.0,
@@ -93,6 +95,8 @@ class NatsServer:
         while self.monitor_port == self.port:
             self.monitor_port = free_port(host)
         self.name = name
+        self.config_file = Path(config_file).absolute() if config_file is not None else None
+        """A config (users and permissions, say); the ports and store given here win over it."""
         self.log_file = (log_file or self.store_dir / "nats-server.log").absolute()
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
@@ -143,6 +147,8 @@ class NatsServer:
             "-m", str(self.monitor_port),
             "--name", self.name,
         ]  # fmt: skip
+        if self.config_file is not None:
+            command += ["-c", str(self.config_file)]
         with self.log_file.open("ab") as log:
             # The log is appended to across restarts; remember where this run begins so an
             # error shows this run's lines, not the previous one's.
@@ -169,6 +175,26 @@ class NatsServer:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+    def reload(self, timeout: float = 10.0) -> None:
+        """Have the server read its config file again (SIGHUP, as `nats-server --signal
+        reload` does) and return once it has."""
+        if self._process is None or not self.running:
+            raise NatsServerError(f"nats-server is not running at {self.url}")
+        before = self._config_load_time()
+        self._process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        while self._config_load_time() == before:
+            if time.monotonic() > deadline:
+                raise NatsServerError(f"nats-server did not reload within {timeout:g}s")
+            time.sleep(0.02)
+
+    def _config_load_time(self) -> str | None:
+        with contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError):
+            with self._monitor.open(f"{self.monitor_url}/varz", timeout=1.0) as response:
+                loaded = json.loads(response.read()).get("config_load_time")
+                return str(loaded) if loaded is not None else None
+        return None
 
     def restart(self) -> None:
         """Stop and start again on the same ports and store."""

@@ -33,6 +33,14 @@ from typing import IO, Literal, Self
 
 import httpx
 
+from score_cli.broker_config import (
+    SERVER_NAME,
+    config_file,
+    passwords,
+    pid_file,
+    reload,
+    write_config,
+)
 from score_cli.datadir import (
     admin_token,
     auth_secret,
@@ -228,6 +236,8 @@ class ServiceProcess:
 
 NATS_SERVER = "nats-server"
 """The name nats-server goes by among the children, in the output and in `system.json`."""
+READERS_CHECK_SECONDS = 30.0
+"""How often `score up` looks for readers whose credentials have expired."""
 TAIL_LINES = 10
 """Lines of a crashed child's log shown with the news of its crash."""
 
@@ -290,7 +300,8 @@ class System:
         self.nats = NatsServer(
             self.data_dir / "nats",
             port=nats_port,
-            name="score",
+            name=SERVER_NAME,
+            config_file=config_file(self.data_dir),
             log_file=self.logs_dir / "nats.log",
             start_timeout=ready_timeout,
             stop_timeout=stop_timeout,
@@ -303,6 +314,7 @@ class System:
         self.stop_reason: str | None = None
         self._started = False
         self._http: httpx.Client | None = None
+        self._readers_checked = 0.0
 
     @property
     def logs_dir(self) -> Path:
@@ -358,6 +370,9 @@ class System:
                 "Choose other ports with --port-base."
             )
         nats = self.children[NATS_SERVER] = ChildRecord(NATS_SERVER, self.nats.log_file)
+        # The broker's users and permissions (ADR 021); expired readers are left out.
+        write_config(self.data_dir)
+        self._readers_checked = time.monotonic()
         try:
             self.nats.start()
         except NatsServerError as error:
@@ -393,6 +408,9 @@ class System:
         """One round of supervision: notice the children that ended, restart those whose
         pause is over, and see which restarted ones are ready again."""
         now = time.monotonic()
+        if now - self._readers_checked >= READERS_CHECK_SECONDS:
+            self._readers_checked = now
+            self._expire_readers()
         changed = self._look_after_nats(now)
         for running in self.services:
             changed = self._look_after_service(running, now) or changed
@@ -414,6 +432,8 @@ class System:
                 _signal_group(running.process, signal.SIGKILL)
                 running.process.wait()
         self.nats.stop()
+        if self._lock is not None:
+            pid_file(self.data_dir).unlink(missing_ok=True)
         if self._http is not None:
             self._http.close()
             self._http = None
@@ -452,6 +472,12 @@ class System:
         lock.flush()
         self._lock = lock
 
+    def _expire_readers(self) -> None:
+        """Drop the readers whose credentials have expired, and have the server reload."""
+        dropped = write_config(self.data_dir)
+        if dropped and self.nats.running and reload(self.data_dir):
+            self.report(f"NATS credentials expired and removed: {', '.join(dropped)}")
+
     def _spawn(self, service: Service) -> ServiceProcess:
         port = service.port(self.port_base)
         log_file = self.logs_dir / f"{service.name}.log"
@@ -460,8 +486,15 @@ class System:
 
     def _launch(self, service: Service) -> tuple[subprocess.Popen[bytes], int]:
         """Start the service's process; it and where this run's lines begin in its log."""
+        # A service of the broker's model connects as its own user (ADR 021).
+        password = passwords(self.data_dir).get(service.name)
         environment = {
             **os.environ,
+            **(
+                {"SCORE_NATS_USER": service.name, "SCORE_NATS_PASSWORD": password}
+                if password
+                else {}
+            ),
             "SCORE_SERVICE_NAME": service.name,
             "SCORE_DATABASE_URL": self.database_url(service),
             "SCORE_NATS_URL": self.nats.url,

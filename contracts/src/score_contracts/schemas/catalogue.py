@@ -37,7 +37,15 @@ Each type has a JSON Schema (draft 2020-12) of its whole envelope in
 
 Within a major version the only change is a new optional field, so a consumer ignores fields
 it does not know. Any other change is a new major version: a new type, subject and schema,
-published beside the old one for a deprecation period."""
+published beside the old one for a deprecation period.
+
+**Connecting.** The broker lets no one in without credentials (ADR 021). A downstream reader
+gets its own from the operator (`score credentials create --subjects 'score.bo.santa_cruz.>'`):
+a `nats://user:password@host:port` URL, an inbox prefix to set in its client (its replies may
+arrive nowhere else) and a consumer name. With those it creates a durable pull consumer of
+that name on any `SCORE_*` stream, filtered to its subjects (one filter, in the create
+request, as current clients send it), fetches and acknowledges; it can publish nothing. See
+[operations.md](operations.md#the-broker-users-and-permissions) for the operator's side."""
 
 
 def catalogue_page() -> str:
