@@ -21,7 +21,7 @@ from score_chassis.dead_letters import Retrier
 from score_chassis.idempotency import forget_expired
 from score_chassis.jetstream import NatsConnection, ensure_stream
 from score_chassis.logs import get_logger
-from score_chassis.migrate import migrate
+from score_chassis.migrate import NotMigrated, check_migrated, migrate
 from score_chassis.rebuild import Rebuilds
 from score_chassis.relay import OutboxRelay
 from score_chassis.settings import ServiceSettings
@@ -104,7 +104,14 @@ class Runtime:
         return f"/score/{self.settings.country}/{self.context}"
 
     async def start(self) -> None:
-        await migrate(self.database, list(self.migrations))
+        if self.settings.migrate_on_start:
+            await migrate(self.database, list(self.migrations))
+        else:  # a deploy migrates first (`score migrate`): only check that it did
+            try:
+                await check_migrated(self.database, list(self.migrations))
+            except NotMigrated as error:
+                log.error("database.not_migrated", error=str(error))
+                raise
         self.nats.start()
         self._tasks.append(asyncio.create_task(self._provision(), name="provision-stream"))
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))

@@ -66,6 +66,11 @@ class ServiceSettings(BaseSettings):
         description="Larger request bodies are refused with 413 before they are read",
     )
     stream_replicas: int = Field(default=1, ge=1, le=5)
+    migrate_on_start: bool = Field(
+        default=True,
+        description="Bring the database to the newest schema at start; false where a deploy "
+        "runs `score migrate` first (docker compose does)",
+    )
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "info"
 

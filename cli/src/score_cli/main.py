@@ -15,6 +15,7 @@ from score_cli import (
     dead_letters,
     demo,
     doctor,
+    migrate,
     replay,
     republish,
     tail,
@@ -28,7 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="score", description="Run and operate SCORE Cases, the SCORE Training case system."
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    for command in (up, demo, tokens, credentials, doctor, dead_letters, replay, republish, tail):
+    for command in (
+        up, demo, migrate, tokens, credentials, doctor, dead_letters, replay, republish, tail
+    ):
         command.register(commands)
     return parser
 
