@@ -15,7 +15,7 @@ from cloudevents.core.v1.event import CloudEvent
 
 from score_contracts.envelope import CONTENT_TYPE, Envelope, UnknownEventType, parse_envelope
 from score_contracts.events import CATALOGUE, EnterpriseEnrolled, Event, ModuleCompleted
-from score_contracts.examples import example, example_envelope
+from score_contracts.examples import EXAMPLE_PORTS, example, example_envelope
 from score_contracts.ids import uuid7
 from score_contracts.reference import NATIONAL, REGIONS, check_region
 from score_contracts.subjects import CONTEXTS, STREAMS, subject_for
@@ -76,7 +76,9 @@ def test_cloudevents_sdk_reads_the_envelope(cls: type[Event]) -> None:
     assert event.get_source() == envelope.source == f"/score/bo/{cls.context}"
     assert event.get_subject() == envelope.subject == example(cls).aggregate_subject
     assert event.get_time() == envelope.time
-    assert event.get_dataschema() == cls.schema_uri()
+    assert event.get_dataschema() == cls.dataschema(
+        f"http://localhost:{EXAMPLE_PORTS[cls.context]}"
+    )
     assert event.get_datacontenttype() == "application/json"
     assert event.get_extension("streamversion") == 3
     assert event.get_extension("correlationid") == CORRELATION
@@ -91,7 +93,7 @@ def test_an_event_written_by_the_cloudevents_sdk_parses() -> None:
             "type": ModuleCompleted.event_type(),
             "source": "/score/bo/enrolment",
             "subject": data.aggregate_subject,
-            "dataschema": ModuleCompleted.schema_uri(),
+            "dataschema": ModuleCompleted.dataschema("http://localhost:8101"),
             "datacontenttype": "application/json",
             "streamversion": 7,
             "correlationid": CORRELATION,

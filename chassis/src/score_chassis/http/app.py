@@ -30,6 +30,7 @@ from score_chassis.http.problems import (
     document_problems_as_problem_json,
     install_problem_handlers,
 )
+from score_chassis.http.schemas import schemas_router
 from score_chassis.logs import get_logger
 from score_chassis.metrics import HTTP_REQUESTS
 from score_chassis.runtime import Runtime
@@ -159,7 +160,7 @@ def create_app(
             await dead_letters.measure(runtime.database, runtime.dead_letter_retriers)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    for router in (*routers, dead_letters_router()):
+    for router in (*routers, dead_letters_router(), schemas_router(runtime.context)):
         app.include_router(router)
 
     def openapi() -> dict[str, Any]:
