@@ -3,9 +3,9 @@
 Each event type has two schemas: one of its payload alone, which the envelope's
 `dataschema` names (CloudEvents 1.0: the schema `data` adheres to), and one of the whole
 CloudEvents envelope, with that payload as `data`, pinned to the type. Both are generated
-from the same model, so they cannot disagree. The schemas are made in pydantic's serialization mode because
-they describe the JSON a producer writes: decimals, for instance, go on the wire as strings,
-and a consumer in any language must expect exactly that.
+from the same model, so they cannot disagree. The schemas are made in pydantic's
+serialization mode because they describe the JSON a producer writes: decimals, for
+instance, go on the wire as strings, and a consumer in any language must expect exactly that.
 """
 
 from __future__ import annotations
