@@ -43,8 +43,7 @@ def deliver_policy(start: str) -> dict[str, Any]:
     since = dt.datetime.fromisoformat(start)
     since = since if since.tzinfo else since.replace(tzinfo=dt.UTC)
     # JetStream's own time: when the message was stored, which is about the event's `time`.
-    stamp = since.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-    return {"deliver_policy": DeliverPolicy.BY_START_TIME, "opt_start_time": stamp}
+    return {"deliver_policy": DeliverPolicy.BY_START_TIME, "opt_start_time": since}
 
 
 class Counts:

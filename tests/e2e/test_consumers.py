@@ -5,7 +5,9 @@ each event names the schema of its `data` at its producer, and what caused it.""
 from __future__ import annotations
 
 import asyncio
+import csv
 import datetime as dt
+import io
 import json
 import shutil
 import subprocess
@@ -162,3 +164,29 @@ def test_the_example_runs_with_the_contracts_wheel_alone(
 
     assert checked.stdout.strip() == "[]"  # every schema found, in the wheel's own copy
     assert report["by_type"][REGISTERED] >= 3 and report["by_type"][ENROLLED] >= 1
+
+
+def test_score_export_events_writes_one_row_per_event(
+    system: System, recorded: dict[str, Any], tmp_path: Path
+) -> None:
+    def export(*options: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "score_cli.main", "export", "events",
+             "--nats-url", system.nats_url, *options],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    rows = [json.loads(line) for line in export("--format", "jsonl").splitlines()]
+    registered = export("--format", "csv", "--type", REGISTERED, "--since", "2000-01-01")
+    tomorrow = (dt.date.today() + dt.timedelta(days=2)).isoformat()
+
+    assert [row["type"] for row in rows].count(REGISTERED) == 3
+    assert len({row["id"] for row in rows}) == len(rows)
+    reader = csv.DictReader(io.StringIO(registered))
+    lines = list(reader)
+    assert list(reader.fieldnames or [])[:3] == ["id", "type", "subject"]
+    assert [line["type"] for line in lines] == [REGISTERED] * 3
+    assert json.loads(lines[0]["data"])["region"] == "santa_cruz"
+    assert export("--format", "jsonl", "--since", tomorrow) == ""

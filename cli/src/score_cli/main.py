@@ -10,7 +10,17 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from score_cli import dead_letters, demo, doctor, replay, republish, tail, tokens, up
+from score_cli import (
+    dead_letters,
+    demo,
+    doctor,
+    export_events,
+    replay,
+    republish,
+    tail,
+    tokens,
+    up,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="score", description="Run and operate SCORE Cases, the SCORE Training case system."
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    for command in (up, demo, tokens, doctor, dead_letters, replay, republish, tail):
+    for command in (up, demo, tokens, doctor, dead_letters, replay, republish, tail, export_events):
         command.register(commands)
     return parser
 
