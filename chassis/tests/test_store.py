@@ -71,6 +71,27 @@ async def test_appended_events_load_back_in_order(database: Database) -> None:
     assert loaded[0].position < loaded[1].position
 
 
+async def test_every_event_has_a_cause_and_a_chain(database: Database) -> None:
+    by_request, on_its_own = registered(), enrolled("enr-1")
+    async with database.transaction() as conn:
+        await store.append(
+            conn,
+            "enterprise/ent-1",
+            0,
+            [by_request],
+            source=SOURCE,
+            causation=Causation(correlation_id="chain-1", causation_id="request-1"),
+        )
+        await store.append(conn, "enterprise/ent-1", 1, [on_its_own], source=SOURCE)
+    async with database.transaction(write=False) as conn:
+        first, second = await store.load(conn, "enterprise/ent-1")
+
+    assert first.metadata["correlation_id"] == "chain-1"
+    assert first.metadata["causation_id"] == "request-1"
+    # Nothing caused it: a chain of its own, its own cause.
+    assert second.metadata["correlation_id"] == second.metadata["causation_id"] == second.event_id
+
+
 async def test_an_append_at_a_stale_version_is_refused_and_changes_nothing(
     database: Database,
 ) -> None:

@@ -7,15 +7,24 @@ import itertools
 import json
 import re
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from cloudevents.core.bindings.http import HTTPMessage, from_http, to_structured
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
+from score_contracts import InvalidEvent, parse
 from score_contracts.envelope import CONTENT_TYPE, Envelope, UnknownEventType, parse_envelope
-from score_contracts.events import CATALOGUE, EnterpriseEnrolled, Event, ModuleCompleted
-from score_contracts.examples import example, example_envelope
+from score_contracts.events import (
+    CATALOGUE,
+    EnterpriseEnrolled,
+    EnterpriseRegistered,
+    Event,
+    ModuleCompleted,
+)
+from score_contracts.examples import EXAMPLE_PORTS, example, example_envelope
 from score_contracts.ids import uuid7
 from score_contracts.reference import NATIONAL, REGIONS, check_region
 from score_contracts.subjects import CONTEXTS, STREAMS, subject_for
@@ -76,7 +85,9 @@ def test_cloudevents_sdk_reads_the_envelope(cls: type[Event]) -> None:
     assert event.get_source() == envelope.source == f"/score/bo/{cls.context}"
     assert event.get_subject() == envelope.subject == example(cls).aggregate_subject
     assert event.get_time() == envelope.time
-    assert event.get_dataschema() == cls.schema_uri()
+    assert event.get_dataschema() == cls.dataschema(
+        f"http://localhost:{EXAMPLE_PORTS[cls.context]}"
+    )
     assert event.get_datacontenttype() == "application/json"
     assert event.get_extension("streamversion") == 3
     assert event.get_extension("correlationid") == CORRELATION
@@ -91,7 +102,7 @@ def test_an_event_written_by_the_cloudevents_sdk_parses() -> None:
             "type": ModuleCompleted.event_type(),
             "source": "/score/bo/enrolment",
             "subject": data.aggregate_subject,
-            "dataschema": ModuleCompleted.schema_uri(),
+            "dataschema": ModuleCompleted.dataschema("http://localhost:8101"),
             "datacontenttype": "application/json",
             "streamversion": 7,
             "correlationid": CORRELATION,
@@ -359,3 +370,49 @@ def test_uuid7_is_unique() -> None:
     many = [uuid7() for _ in range(20_000)]
 
     assert len(set(many)) == len(many)
+
+
+# --- parse: what a consumer calls on each message -------------------------------------------
+
+
+def test_parse_gives_the_typed_event_of_a_message() -> None:
+    envelope = example_envelope(example(EnterpriseEnrolled))
+
+    class Msg:  # what nats-py hands a subscriber: the body in `data`
+        data = envelope.model_dump_json().encode()
+
+    parsed = parse(Msg())
+    typed = parse(Msg.data, EnterpriseEnrolled)
+
+    assert parsed == envelope
+    assert typed.data.delivery_cost.value == example(EnterpriseEnrolled).delivery_cost.value
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda body: body["data"]["workforce"].update(women="20"), "data.workforce.women"),
+        (lambda body: body.pop("time"), "time"),
+        (lambda body: body.update(streamversion=0), "streamversion"),
+        (lambda body: body.update(type="org.ilo.score.enrolment.audited.v1"), "type"),
+    ],
+    ids=["a count as text", "no time", "version zero", "unknown type"],
+)
+def test_parse_names_the_field_that_is_wrong(
+    change: Callable[[dict[str, Any]], object], field: str
+) -> None:
+    body = example_envelope(example(EnterpriseRegistered)).model_dump(mode="json")
+    change(body)
+
+    with pytest.raises(InvalidEvent) as raised:
+        parse(json.dumps(body))
+
+    assert raised.value.field == field
+    assert str(raised.value).startswith(f"{field}: ")
+
+
+def test_parse_refuses_what_is_not_json_or_not_the_type_expected() -> None:
+    with pytest.raises(InvalidEvent, match=r"^\(message\): not JSON"):
+        parse(b"{not json")
+    with pytest.raises(InvalidEvent, match="not org.ilo.score.enrolment.enterprise_enrolled"):
+        parse(example_envelope(example(ModuleCompleted)).model_dump_json(), EnterpriseEnrolled)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +34,7 @@ from score_contracts.schemas import (
     incompatibilities,
     incompatible_changes,
     index,
+    load_schema,
     orphaned_schemas,
     problems,
     stale_files,
@@ -86,8 +88,53 @@ def test_schema_names_its_event(cls: type[Event]) -> None:
     assert schema["$id"] == cls.schema_uri()
     assert schema["title"] == cls.event_type()
     assert schema["properties"]["type"]["const"] == cls.event_type()
-    assert schema["properties"]["dataschema"]["const"] == cls.schema_uri()
+    assert re.fullmatch(
+        schema["properties"]["dataschema"]["pattern"], cls.dataschema("http://localhost:8101")
+    )
     assert {"specversion", "id", "source", "type", "data"} <= set(schema["required"])
+
+
+def committed_data(cls: type[Event]) -> JsonSchema:
+    schema: JsonSchema = json.loads((SCHEMAS_DIR / cls.data_schema_path()).read_text("utf-8"))
+    return schema
+
+
+@pytest.mark.parametrize("cls", CATALOGUE, ids=lambda cls: cls.event_name)
+def test_the_data_schema_is_the_envelopes_data(cls: type[Event]) -> None:
+    envelope, data = committed(cls), committed_data(cls)
+    payload = envelope["$defs"][envelope["properties"]["data"]["$ref"].rsplit("/", 1)[-1]]
+
+    assert data["$id"] == cls.data_schema_uri()
+    assert data["properties"] == payload["properties"]
+    assert data["required"] == payload["required"]
+    # Every shared part the payload refers to, as the envelope defines it.
+    assert {k: v for k, v in envelope["$defs"].items() if k != cls.__name__} == data.get(
+        "$defs", {}
+    )
+
+
+def test_every_example_validates_against_the_schema_its_dataschema_names() -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    for cls in CATALOGUE:
+        envelope = example_envelope(example(cls)).model_dump(mode="json")
+        path = envelope["dataschema"].split("/schemas/", 1)[1]
+        assert path == cls.data_schema_path()
+        validator = jsonschema.Draft202012Validator(
+            load_schema(path), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+        )
+        validator.validate(envelope["data"])
+
+
+def test_a_data_schema_is_held_to_the_evolution_rules(published: tuple[Path, Path]) -> None:
+    schemas, page = published
+    file = schemas / EnterpriseEnrolled.data_schema_path()
+    schema = json.loads(file.read_text("utf-8"))
+    schema["properties"]["module"]["maximum"] = 4  # as if v1 had allowed four modules only
+    file.write_text(json.dumps(schema), "utf-8")
+
+    found = problems(schemas, page)
+
+    assert any("enterprise_enrolled.v1.data.json: module: maximum" in p for p in found)
 
 
 def test_index_lists_every_type_with_its_schema_and_subject_filter() -> None:
@@ -98,6 +145,7 @@ def test_index_lists_every_type_with_its_schema_and_subject_filter() -> None:
     for event_type, entry in listed.items():
         cls = BY_TYPE[event_type]
         assert (SCHEMAS_DIR / entry["schema"]).is_file()
+        assert (SCHEMAS_DIR / entry["data_schema"]).is_file()
         assert entry["stream"] == STREAMS[cls.context].name
         assert entry["subject"] == subject_filter(cls)
         published_on = subject_for(cls, "bo", "oruro").split(".")

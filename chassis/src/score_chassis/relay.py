@@ -73,8 +73,21 @@ _CLOCK_SKEW = dt.timedelta(minutes=15)
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
-def envelope_json(event: RecordedEvent) -> bytes:
-    """The CloudEvents structured-mode body of a stored event."""
+LOCAL_BASE_URL = "http://127.0.0.1:8100"
+"""The producer's address in `dataschema` when none is given: a service's own default."""
+
+
+def base_url_of(host: str, port: int) -> str:
+    """The address a service answers at, as `dataschema` names it: a wildcard bind address
+    (`0.0.0.0`, `::`) is no address to give a consumer, so it becomes `localhost`."""
+    host = "localhost" if host in ("", "0.0.0.0", "::") else host
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{port}"
+
+
+def envelope_json(event: RecordedEvent, base_url: str = LOCAL_BASE_URL) -> bytes:
+    """The CloudEvents structured-mode body of a stored event, published by the service at
+    `base_url` (whose `/schemas/…` the `dataschema` names: ADR 023)."""
     model = BY_TYPE.get(event.type)
     body: dict[str, Any] = {
         "specversion": "1.0",
@@ -84,7 +97,7 @@ def envelope_json(event: RecordedEvent) -> bytes:
         "subject": event.stream_id,
         "time": event.occurred_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
         "datacontenttype": "application/json",
-        "dataschema": model.schema_uri() if model else None,
+        "dataschema": model.dataschema(base_url) if model else None,
         "streamversion": event.version,
         "correlationid": event.metadata.get("correlation_id"),
         "causationid": event.metadata.get("causation_id"),
@@ -229,8 +242,10 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_seconds: float = 1.0,
         publish_timeout: float = 5.0,
+        base_url: str = LOCAL_BASE_URL,
     ) -> None:
         self.database = database
+        self.base_url = base_url
         self.nats = nats
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
@@ -413,7 +428,7 @@ class OutboxRelay:
     async def _publish(self, event: RecordedEvent, subject: str) -> PubAck:
         ack: PubAck = await self.nats.jetstream.publish(
             subject,
-            envelope_json(event),
+            envelope_json(event, self.base_url),
             timeout=self.publish_timeout,
             headers=headers_for(event),
         )
@@ -427,7 +442,7 @@ class OutboxRelay:
         if after is not None:
             headers[Header.EXPECTED_LAST_MSG_ID.value] = after
         return await self.nats.jetstream.publish_async(
-            subject, envelope_json(event), headers=headers
+            subject, envelope_json(event, self.base_url), headers=headers
         )
 
     async def _acknowledged(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -22,6 +22,9 @@ from score_chassis.prepared import Prepared
 from score_chassis.tables import events, outbox
 from score_contracts.events import BY_TYPE, Event
 from score_contracts.ids import uuid7
+
+if TYPE_CHECKING:
+    from score_contracts.envelope import Envelope
 
 
 class ConcurrencyError(Exception):
@@ -48,10 +51,20 @@ class NewEvent:
 
 @dataclass(frozen=True, slots=True)
 class Causation:
-    """What led to an append: the request or event that started the chain, and the direct cause."""
+    """What led to an append: the request or event that started the chain (`correlation_id`),
+    and the direct cause (`causation_id`: the HTTP request's id, or the causing event's).
+
+    An append with neither starts a chain of its own: each of its events is its own cause
+    and correlation (ADR 023), so that no published event has a null `causationid`.
+    """
 
     correlation_id: str | None = None
     causation_id: str | None = None
+
+    @classmethod
+    def of_event(cls, envelope: Envelope[Event]) -> Causation:
+        """For events caused by the event of `envelope`: caused by it, in its chain."""
+        return cls(correlation_id=envelope.correlationid or envelope.id, causation_id=envelope.id)
 
 
 NO_CAUSATION = Causation()
@@ -193,7 +206,7 @@ async def append(
                 "source": source,
                 "subject": new.subject,
                 "correlation_id": causation.correlation_id or new.event_id,
-                "causation_id": causation.causation_id,
+                "causation_id": causation.causation_id or causation.correlation_id or new.event_id,
             },
             "occurred_at": now,
         }

@@ -15,6 +15,7 @@ from score_cli import (
     dead_letters,
     demo,
     doctor,
+    export_events,
     migrate,
     replay,
     republish,
@@ -23,15 +24,27 @@ from score_cli import (
     up,
 )
 
+COMMANDS = (
+    up,
+    demo,
+    migrate,
+    tokens,
+    credentials,
+    doctor,
+    dead_letters,
+    replay,
+    republish,
+    tail,
+    export_events,
+)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="score", description="Run and operate SCORE Cases, the SCORE Training case system."
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    for command in (
-        up, demo, migrate, tokens, credentials, doctor, dead_letters, replay, republish, tail
-    ):
+    for command in COMMANDS:
         command.register(commands)
     return parser
 

@@ -19,10 +19,11 @@ import sqlalchemy as sa
 
 from score_chassis.database import Database
 from score_chassis.jetstream import DUPLICATE_WINDOW_SECONDS, NatsConnection, ensure_stream
-from score_chassis.relay import OutboxRelay
+from score_chassis.relay import OutboxRelay, base_url_of
 from score_chassis.tables import events
 from score_cli.datadir import database_url, nats_url
-from score_cli.up import DEFAULT_DATA_DIR, SERVICES
+from score_cli.nats_server import LOOPBACK
+from score_cli.up import DEFAULT_DATA_DIR, DEFAULT_PORT_BASE, SERVICES
 from score_contracts.subjects import STREAMS
 
 
@@ -128,7 +129,10 @@ async def _republish(
         held = await _messages(nats, service)
         # The range is fixed now: what is appended meanwhile the relay publishes anyway. And
         # the relay speaks of the position after which to start: the one before the first.
-        count = await OutboxRelay(database, nats).republish(after=first - 1, until=highest)
+        # The address `score up` serves the service's schemas at, for `dataschema`.
+        port = next(s.port(DEFAULT_PORT_BASE) for s in SERVICES if s.name == service)
+        relay = OutboxRelay(database, nats, base_url=base_url_of(LOOPBACK, port))
+        count = await relay.republish(after=first - 1, until=highest)
         return Republished(count, lowest, highest, await _messages(nats, service) - held)
     finally:
         await nats.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar, overload
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
 
@@ -12,6 +12,7 @@ from score_contracts.events import BY_TYPE, Event
 CONTENT_TYPE = "application/cloudevents+json"
 
 Data = TypeVar("Data", bound=Event)
+E = TypeVar("E", bound=Event)
 
 
 class Envelope(BaseModel, Generic[Data]):
@@ -35,8 +36,23 @@ class Envelope(BaseModel, Generic[Data]):
     data: SerializeAsAny[Data]
 
 
-class UnknownEventType(ValueError):
-    """The envelope is well formed but names a type this consumer does not know."""
+class InvalidEvent(ValueError):
+    """A message that is not a valid event of the catalogue; `field` names what is wrong
+    (`data.workforce.women`, `type`, `time` … or `(message)` when it is not JSON at all)."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class UnknownEventType(InvalidEvent):
+    """The envelope is well formed but names a type this consumer does not know (a newer
+    major version, say): a consumer skips it, or stops to be upgraded — its choice."""
+
+    def __init__(self, event_type: str) -> None:
+        super().__init__("type", f"unknown event type {event_type}")
+        self.event_type = event_type
 
 
 def parse_envelope(raw: bytes | str) -> Envelope[Event]:
@@ -52,6 +68,45 @@ def parse_envelope(raw: bytes | str) -> Envelope[Event]:
     return envelope.model_validate_json(raw)
 
 
+class Message(Protocol):
+    """A NATS message, or anything else holding the body in `data` (nats-py's `Msg` does)."""
+
+    @property
+    def data(self) -> bytes: ...
+
+
+@overload
+def parse(message: bytes | str | Message) -> Envelope[Event]: ...
+@overload
+def parse(message: bytes | str | Message, expected: type[E]) -> Envelope[E]: ...
+def parse(message: bytes | str | Message, expected: type[Event] | None = None) -> Envelope[Any]:
+    """The event in `message`, validated against its type's model (the committed schemas are
+    generated from it): attributes, and `data` with its typed payload.
+
+    Raises `InvalidEvent` naming the first field that is wrong; `UnknownEventType` (one) for
+    a type outside this version of the contracts; `InvalidEvent` on `type` too when
+    `expected` is given and the event is of another type.
+    """
+    raw = message if isinstance(message, bytes | str) else message.data
+    try:
+        envelope = parse_envelope(raw)
+    except UnknownEventType:
+        raise
+    except ValidationError as error:
+        raise _invalid(error) from None
+    if expected is not None and not isinstance(envelope.data, expected):
+        raise InvalidEvent("type", f"{envelope.type}, not {expected.event_type()}")
+    return envelope
+
+
+def _invalid(error: ValidationError) -> InvalidEvent:
+    first = error.errors(include_url=False)[0]
+    if first["type"] == "json_invalid":
+        return InvalidEvent("(message)", f"not JSON: {first['msg']}")
+    field = ".".join(str(part) for part in first["loc"]) or "(message)"
+    return InvalidEvent(field, first["msg"])
+
+
 class _Head(BaseModel):
     model_config = ConfigDict(extra="ignore")
     specversion: Literal["1.0"]
@@ -64,4 +119,13 @@ _ENVELOPES: dict[str, type[Envelope[Event]]] = {
 }
 """Each type's envelope, made once: parametrising `Envelope` costs a lookup per message."""
 
-__all__ = ["CONTENT_TYPE", "Envelope", "UnknownEventType", "ValidationError", "parse_envelope"]
+__all__ = [
+    "CONTENT_TYPE",
+    "Envelope",
+    "InvalidEvent",
+    "Message",
+    "UnknownEventType",
+    "ValidationError",
+    "parse",
+    "parse_envelope",
+]

@@ -204,6 +204,11 @@ def examples() -> list[Event]:
     return [example(cls) for cls in CATALOGUE]
 
 
+EXAMPLE_PORTS: dict[str, int] = {"enrolment": 8101, "visits": 8102, "indicators": 8103}
+EXAMPLE_PORTS["notifications"] = 8104
+"""The port `score up` gives each context's service, for the examples' `dataschema`."""
+
+
 def example_envelope(
     event: E,
     *,
@@ -213,8 +218,10 @@ def example_envelope(
     correlation_id: str | None = None,
     causation_id: str | None = None,
     country: str = DEFAULT_COUNTRY,
+    base_url: str | None = None,
 ) -> Envelope[E]:
-    """`event` wrapped as it is published: a new UUIDv7 id and the current time unless given."""
+    """`event` wrapped as it is published: a new UUIDv7 id and the current time unless given,
+    by the service at `base_url` (by default where `score up` runs the context's)."""
     # Parametrised with the event's own class, as `parse_envelope` does, so that the two
     # compare equal and the envelope's schema is the event's.
     envelope_type = cast("type[Envelope[E]]", Envelope[type(event)])  # type: ignore[misc]
@@ -224,7 +231,7 @@ def example_envelope(
         type=event.event_type(),
         subject=event.aggregate_subject,
         time=time or dt.datetime.now(dt.UTC),
-        dataschema=event.schema_uri(),
+        dataschema=event.dataschema(base_url or f"http://localhost:{EXAMPLE_PORTS[event.context]}"),
         streamversion=stream_version,
         correlationid=correlation_id,
         causationid=causation_id,

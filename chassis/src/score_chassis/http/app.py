@@ -30,6 +30,7 @@ from score_chassis.http.problems import (
     document_problems_as_problem_json,
     install_problem_handlers,
 )
+from score_chassis.http.schemas import schemas_router
 from score_chassis.logs import get_logger
 from score_chassis.metrics import HTTP_REQUESTS
 from score_chassis.runtime import Runtime
@@ -40,6 +41,8 @@ from score_contracts.ids import uuid7
 log = get_logger(__name__)
 
 CORRELATION_HEADER = "X-Correlation-ID"
+REQUEST_ID_HEADER = "X-Request-ID"
+"""The request's own id, made here and sent back: the `causationid` of the events it caused."""
 _CORRELATION_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 
 
@@ -159,7 +162,7 @@ def create_app(
             await dead_letters.measure(runtime.database, runtime.dead_letter_retriers)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    for router in (*routers, dead_letters_router()):
+    for router in (*routers, dead_letters_router(), schemas_router(runtime.context)):
         app.include_router(router)
 
     def openapi() -> dict[str, Any]:
@@ -172,8 +175,9 @@ def create_app(
 
 class Correlate:
     """Gives each request its correlation id (the caller's, if it looks like one: it goes into
-    every log line and event) and the programme's calendar, sends the id back, and times the
-    request into `HTTP_REQUESTS`.
+    every log line and event), an id of its own (the `causationid` of the events its command
+    records) and the programme's calendar, sends both ids back, and times the request into
+    `HTTP_REQUESTS`.
 
     Plain ASGI: Starlette's `BaseHTTPMiddleware` runs the app in a task of its own and streams
     the response through a queue, which costs more than the endpoint of a write.
@@ -189,14 +193,18 @@ class Correlate:
             return
         given = Headers(scope=scope).get(CORRELATION_HEADER, "")
         correlation_id = given if _CORRELATION_ID.fullmatch(given) else uuid7()
-        scope.setdefault("state", {})["correlation_id"] = correlation_id  # request.state
+        request_id = uuid7()
+        state = scope.setdefault("state", {})  # request.state
+        state["correlation_id"], state["request_id"] = correlation_id, request_id
         status = 500  # unless the app answers
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableHeaders(scope=message)[CORRELATION_HEADER] = correlation_id
+                headers = MutableHeaders(scope=message)
+                headers[CORRELATION_HEADER] = correlation_id
+                headers[REQUEST_ID_HEADER] = request_id
             await send(message)
 
         started = time.perf_counter()

@@ -46,8 +46,12 @@ RuntimeDep = Annotated[Runtime, Depends(_runtime)]
 
 
 def causation_of(request: Request) -> Causation:
-    """What a command of this request was caused by: the request's correlation id."""
-    return Causation(correlation_id=getattr(request.state, "correlation_id", None))
+    """What a command of this request was caused by: the request itself (its id, sent back
+    in `X-Request-ID`), in the chain its correlation id names."""
+    return Causation(
+        correlation_id=getattr(request.state, "correlation_id", None),
+        causation_id=getattr(request.state, "request_id", None),
+    )
 
 
 _VERSION = re.compile(r'(?:W/)?"([0-9]+)"|([0-9]+)', re.ASCII)

@@ -11,6 +11,8 @@ from score_contracts.reference import COUNTRY_CODE, DEFAULT_CURRENCY, MODULES
 
 TYPE_PREFIX = "org.ilo.score"
 SCHEMA_PREFIX = "urn:org.ilo.score:schema"
+SCHEMAS_PATH = "schemas"
+"""The path under which every service serves the schemas of its events."""
 
 ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=ID_PATTERN)]
@@ -85,8 +87,25 @@ class Event(Payload):
 
     @classmethod
     def schema_path(cls) -> str:
-        """Where the committed JSON Schema lives, relative to `contracts/schemas/`."""
+        """Where the committed JSON Schema of the whole envelope lives, relative to
+        `contracts/schemas/` (and to the `/schemas/` path each service serves)."""
         return f"{cls.context}/{cls.event_name}.v{cls.major}.json"
+
+    @classmethod
+    def data_schema_path(cls) -> str:
+        """Where the committed JSON Schema of `data` alone lives, beside the envelope's."""
+        return f"{cls.context}/{cls.event_name}.v{cls.major}.data.json"
+
+    @classmethod
+    def data_schema_uri(cls) -> str:
+        """The `$id` of the schema of `data`: the same wherever the schema is served."""
+        return f"{cls.schema_uri()}:data"
+
+    @classmethod
+    def dataschema(cls, base_url: str) -> str:
+        """The CloudEvents `dataschema` of the producer at `base_url`: where it serves the
+        schema of `data` (CloudEvents 1.0: the schema `data` adheres to), an absolute URL."""
+        return f"{base_url.rstrip('/')}/{SCHEMAS_PATH}/{cls.data_schema_path()}"
 
     @classmethod
     def public_data(cls, data: dict[str, Any]) -> dict[str, Any]:

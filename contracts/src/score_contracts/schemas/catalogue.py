@@ -31,9 +31,13 @@ Every event travels as a [CloudEvents 1.0](https://github.com/cloudevents/spec) 
 structured JSON mode (`Content-Type: application/cloudevents+json`), on the NATS subject
 `score.<country>.<region>.<context>.<event_name>.v<major>` (`national` when the event has no
 region) of its context's JetStream stream. The `data` of the envelope is the event's payload.
-Each type has a JSON Schema (draft 2020-12) of its whole envelope in
+Each type has two JSON Schemas (draft 2020-12) in
 [`contracts/schemas/`](../contracts/schemas/), listed in
-[`index.json`](../contracts/schemas/index.json).
+[`index.json`](../contracts/schemas/index.json): `<event>.v<major>.data.json`, of `data`
+alone, which the envelope's `dataschema` names (the producing service serves it at that
+URL, `http://<service>/schemas/<context>/<event>.v<major>.data.json`), and
+`<event>.v<major>.json`, of the whole envelope. Both ship in the `score-contracts` wheel
+(`score_contracts.schemas.load_schema`). How to consume the streams: [consumers.md](consumers.md).
 
 Within a major version the only change is a new optional field, so a consumer ignores fields
 it does not know. Any other change is a new major version: a new type, subject and schema,
@@ -120,7 +124,8 @@ def _event_section(cls: type[Event]) -> list[str]:
         f"- NATS subject: `{subject_template(cls)}`",
         f"- CloudEvents subject: `{cls.aggregate}/<{cls.aggregate}_id>`",
         f"- stream: `{STREAMS[cls.context].name}`",
-        f"- schema: {_schema_link(cls)}, `$id` `{cls.schema_uri()}`",
+        f"- schema of `data`: {_link(cls.data_schema_path())}, `$id` `{cls.data_schema_uri()}`",
+        f"- schema of the envelope: {_schema_link(cls)}, `$id` `{cls.schema_uri()}`",
         "",
         *_table(payload),
         "Example `data`, as published:",
@@ -237,7 +242,11 @@ def _definition(root: JsonSchema, field: JsonSchema) -> JsonSchema:
 
 
 def _schema_link(cls: type[Event]) -> str:
-    return f"[`{cls.schema_path()}`]({SCHEMAS_LINK}/{cls.schema_path()})"
+    return _link(cls.schema_path())
+
+
+def _link(path: str) -> str:
+    return f"[`{path}`]({SCHEMAS_LINK}/{path})"
 
 
 def _cell(text: str) -> str:

@@ -10,6 +10,7 @@ from score_contracts.schemas.compatibility import incompatibilities
 from score_contracts.schemas.generation import (
     CATALOGUE_PAGE,
     INDEX,
+    REPOSITORY_SCHEMAS,
     SCHEMAS_DIR,
     generated_schemas,
     index,
@@ -31,13 +32,17 @@ class IncompatibleChange(Exception):
         self.problems = problems
 
 
-def published(schemas_dir: Path = SCHEMAS_DIR, page: Path = CATALOGUE_PAGE) -> dict[Path, str]:
-    """Every generated file, by the place it is committed, with its text."""
+def published(
+    schemas_dir: Path = SCHEMAS_DIR, page: Path | None = CATALOGUE_PAGE
+) -> dict[Path, str]:
+    """Every generated file, by the place it is committed, with its text (the catalogue
+    page only where there is one: not in an installed wheel)."""
     files = {
         schemas_dir / path: render_json(schema) for path, schema in generated_schemas().items()
     }
     files[schemas_dir / INDEX] = render_json(index())
-    files[page] = catalogue_page()
+    if page is not None:
+        files[page] = catalogue_page()
     return files
 
 
@@ -66,7 +71,7 @@ def _incompatible_by_path(schemas_dir: Path) -> dict[str, list[str]]:
     return found
 
 
-def stale_files(schemas_dir: Path = SCHEMAS_DIR, page: Path = CATALOGUE_PAGE) -> list[str]:
+def stale_files(schemas_dir: Path = SCHEMAS_DIR, page: Path | None = CATALOGUE_PAGE) -> list[str]:
     """Each generated file that is missing or differs from what the models give now."""
     found: list[str] = []
     for file, text in published(schemas_dir, page).items():
@@ -88,7 +93,7 @@ def orphaned_schemas(schemas_dir: Path = SCHEMAS_DIR) -> list[str]:
     ]
 
 
-def problems(schemas_dir: Path = SCHEMAS_DIR, page: Path = CATALOGUE_PAGE) -> list[str]:
+def problems(schemas_dir: Path = SCHEMAS_DIR, page: Path | None = CATALOGUE_PAGE) -> list[str]:
     """Everything `check` reports: incompatible, then stale, then orphaned files."""
     breaking = _incompatible_by_path(schemas_dir)
     # A file with an incompatible change is not merely stale: regenerating it is the mistake.
@@ -102,7 +107,7 @@ def problems(schemas_dir: Path = SCHEMAS_DIR, page: Path = CATALOGUE_PAGE) -> li
 
 def write(
     schemas_dir: Path = SCHEMAS_DIR,
-    page: Path = CATALOGUE_PAGE,
+    page: Path | None = CATALOGUE_PAGE,
     *,
     allow_incompatible: bool = False,
 ) -> list[Path]:
@@ -124,5 +129,5 @@ def write(
 
 def _shown(file: Path) -> str:
     """`file` relative to the repository when it is inside it, for short messages."""
-    root = SCHEMAS_DIR.parents[1]
+    root = REPOSITORY_SCHEMAS.parents[1]
     return file.relative_to(root).as_posix() if file.is_relative_to(root) else str(file)

@@ -1,15 +1,19 @@
 """The published JSON Schemas, generated from the event models.
 
-Each event type has one schema: the whole CloudEvents envelope, with the event's payload as
-`data`, pinned to that type. The schemas are made in pydantic's serialization mode because
-they describe the JSON a producer writes: decimals, for instance, go on the wire as strings,
-and a consumer in any language must expect exactly that.
+Each event type has two schemas: one of its payload alone, which the envelope's
+`dataschema` names (CloudEvents 1.0: the schema `data` adheres to), and one of the whole
+CloudEvents envelope, with that payload as `data`, pinned to the type. Both are generated
+from the same model, so they cannot disagree. The schemas are made in pydantic's
+serialization mode because they describe the JSON a producer writes: decimals, for
+instance, go on the wire as strings, and a consumer in any language must expect exactly that.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Final
 
@@ -18,6 +22,7 @@ from pydantic_core import core_schema
 
 from score_contracts.envelope import Envelope
 from score_contracts.events import CATALOGUE, Event
+from score_contracts.events.base import SCHEMAS_PATH
 from score_contracts.reference import DEFAULT_COUNTRY
 from score_contracts.subjects import STREAMS, subject_for
 
@@ -26,9 +31,43 @@ JsonSchema = dict[str, Any]
 DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
 
 CONTRACTS_DIR: Final = Path(__file__).resolve().parents[3]
-SCHEMAS_DIR: Final = CONTRACTS_DIR / "schemas"
-"""Where the committed schemas live: `contracts/schemas/`."""
-CATALOGUE_PAGE: Final = CONTRACTS_DIR.parent / "docs" / "events.md"
+REPOSITORY_SCHEMAS: Final = CONTRACTS_DIR / "schemas"
+"""Where the committed schemas live in the repository, `contracts/schemas/`: what
+`make schemas` writes."""
+PACKAGED_SCHEMAS: Final = "published_schemas"
+"""The same files inside the installed package (the wheel's `score_contracts/published_schemas`)."""
+
+
+def published_schemas() -> Traversable:
+    """The folder of published schemas, found through `importlib.resources`: the package's
+    own copy when installed from the wheel, the repository's in a checkout."""
+    packaged = resources.files("score_contracts") / PACKAGED_SCHEMAS
+    return packaged if packaged.is_dir() else REPOSITORY_SCHEMAS
+
+
+def load_schema(path: str) -> JsonSchema:
+    """A published schema by its path in the schemas folder (`index.json`'s `schema` and
+    `data_schema`, e.g. `enrolment/enterprise_enrolled.v1.data.json`)."""
+    file = published_schemas()
+    for part in path.split("/"):
+        if part in ("", ".", ".."):
+            raise ValueError(f"not a schema path: {path!r}")
+        file = file / part
+    schema: JsonSchema = json.loads(file.read_text(encoding="utf-8"))
+    return schema
+
+
+def _schemas_dir() -> Path:
+    found = published_schemas()
+    return found if isinstance(found, Path) else REPOSITORY_SCHEMAS
+
+
+SCHEMAS_DIR: Final = _schemas_dir()
+"""The published schemas as a folder: the wheel's copy when installed from it, else
+`contracts/schemas/`."""
+IN_REPOSITORY: Final = SCHEMAS_DIR == REPOSITORY_SCHEMAS
+CATALOGUE_PAGE: Final = CONTRACTS_DIR.parent / "docs" / "events.md" if IN_REPOSITORY else None
+"""`docs/events.md`, in a checkout only: the wheel does not carry the docs."""
 INDEX: Final = "index.json"
 
 GENERATED_NOTE: Final = (
@@ -61,7 +100,13 @@ def envelope_schema(cls: type[Event]) -> JsonSchema:
     properties: dict[str, JsonSchema] = generated["properties"]
     # Pin the attributes that a schema for one event type can state exactly.
     properties["type"] = {**properties["type"], "const": cls.event_type()}
-    properties["dataschema"] = {**properties["dataschema"], "const": cls.schema_uri()}
+    # The producer's own address starts `dataschema` (each service serves the schemas of its
+    # events), so only the path after it is pinned.
+    properties["dataschema"] = {
+        **properties["dataschema"],
+        "format": "uri",
+        "pattern": dataschema_pattern(cls),
+    }
     properties["source"] = {**properties["source"], "pattern": f"^/score/[a-z]{{2}}/{cls.context}$"}
     properties["subject"] = {**properties["subject"], "pattern": f"^{cls.aggregate}/.+$"}
     return {
@@ -75,6 +120,28 @@ def envelope_schema(cls: type[Event]) -> JsonSchema:
         "required": _required_on_the_wire(generated),
         "$defs": generated["$defs"],
     }
+
+
+def data_schema(cls: type[Event]) -> JsonSchema:
+    """The JSON Schema of a `cls` event's `data` as published: what `dataschema` names."""
+    generated = cls.model_json_schema(mode="serialization", schema_generator=WireSchema)
+    return {
+        "$schema": DIALECT,
+        "$id": cls.data_schema_uri(),
+        "title": f"{cls.event_type()} data",
+        "description": _data_description(cls),
+        "$comment": GENERATED_NOTE,
+        "type": "object",
+        "properties": generated["properties"],
+        "required": generated.get("required", []),
+        **({"$defs": generated["$defs"]} if "$defs" in generated else {}),
+    }
+
+
+def dataschema_pattern(cls: type[Event]) -> str:
+    """What `dataschema` matches: any producer's address, then the path of `data`'s schema."""
+    path = f"/{SCHEMAS_PATH}/{cls.data_schema_path()}".replace(".", r"\.")
+    return f"^https?://[^/?#]+(/[^?#]*)?{path}$"
 
 
 def envelope_attributes() -> JsonSchema:
@@ -116,6 +183,8 @@ def index() -> dict[str, Any]:
             cls.event_type(): {
                 "schema": cls.schema_path(),
                 "$id": cls.schema_uri(),
+                "data_schema": cls.data_schema_path(),
+                "data_schema_id": cls.data_schema_uri(),
                 "subject": subject_filter(cls),
                 "stream": STREAMS[cls.context].name,
                 "aggregate": cls.aggregate,
@@ -131,8 +200,21 @@ def render_json(value: Any) -> str:
 
 
 def generated_schemas() -> dict[str, JsonSchema]:
-    """Every event's schema, by its path relative to the schemas folder."""
-    return {cls.schema_path(): envelope_schema(cls) for cls in CATALOGUE}
+    """Every event's two schemas (envelope, data), by path relative to the schemas folder."""
+    schemas: dict[str, JsonSchema] = {}
+    for cls in CATALOGUE:
+        schemas[cls.schema_path()] = envelope_schema(cls)
+        schemas[cls.data_schema_path()] = data_schema(cls)
+    return schemas
+
+
+def _data_description(cls: type[Event]) -> str:
+    text = (
+        f"The `data` of the `{cls.event_name}` event (v{cls.major}) of the {cls.context} "
+        "context: the schema its envelope's `dataschema` names."
+    )
+    own = cls.__dict__.get("__doc__")
+    return f"{inspect.cleandoc(own)}\n\n{text}" if own else text
 
 
 def _description(cls: type[Event]) -> str:
