@@ -1,7 +1,7 @@
 """A downstream consumer of SCORE's event streams, with only `score-contracts` and nats-py.
 
     python examples/consumer.py --nats-url nats://user:password@host:4222 \
-        --region santa_cruz --durable ilo-monitoring --from start --idle 5
+        --region santa_cruz --durable reader-observatory --from start --idle 5
 
 For each producing context it makes (or resumes) a durable pull consumer on the context's
 stream, filtered to one country and region, reads until no message came for `--idle` seconds,
@@ -21,6 +21,7 @@ import asyncio
 import datetime as dt
 import json
 import sys
+import urllib.parse
 from collections import Counter
 from typing import Any
 
@@ -79,18 +80,28 @@ class Counts:
         }
 
 
+def inbox_of(url: str) -> str:
+    """The inbox prefix of the user the URL names (`score credentials` gives readers
+    `_INBOX_<user>`: the only inbox they may read), or NATS's default."""
+    user = urllib.parse.urlsplit(url).username
+    return f"_INBOX_{urllib.parse.unquote(user)}" if user else "_INBOX"
+
+
 async def consume(args: argparse.Namespace) -> dict[str, Any]:
-    connection = await nats.connect(args.nats_url, name=args.durable)
+    connection = await nats.connect(
+        args.nats_url, name=args.durable, inbox_prefix=args.inbox_prefix or inbox_of(args.nats_url)
+    )
     js = connection.jetstream()
     counts = Counts()
     try:
         for context in args.contexts:
             stream = STREAMS[context]
             subject = f"score.{args.country}.{args.region}.{context}.>"
-            durable = f"{args.durable}-{context}"
+            durable = args.durable  # one per stream, under the name your credentials allow
             await js.add_consumer(
                 stream.name,
                 ConsumerConfig(
+                    name=durable,
                     durable_name=durable,
                     filter_subject=subject,
                     ack_policy=AckPolicy.EXPLICIT,
@@ -121,7 +132,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--contexts", nargs="+", default=list(STREAMS), choices=list(STREAMS), metavar="CONTEXT"
     )
-    parser.add_argument("--durable", default="example-consumer", help="durable consumer name")
+    parser.add_argument(
+        "--durable",
+        default="example-consumer",
+        help="the durable consumer's name on each stream: a reader's consumer name",
+    )
+    parser.add_argument(
+        "--inbox-prefix",
+        help="where replies to this client go: a reader's inbox prefix "
+        "(default: _INBOX_<the URL's user>, or NATS's own without one)",
+    )
     parser.add_argument(
         "--from",
         dest="start",

@@ -22,6 +22,7 @@ import jsonschema
 import nats
 import pytest
 
+from score_cli.broker_config import operator_url
 from score_cli.up import System
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
@@ -76,10 +77,22 @@ def recorded(system: System) -> dict[str, Any]:
     return {"first": ids[0], "request_id": first.headers["X-Request-ID"]}
 
 
-def run_example(python: str, system: System, *options: str) -> dict[str, Any]:
+def reader(system: System, name: str, subjects: str = "score.bo.santa_cruz.>") -> dict[str, Any]:
+    """Credentials for a downstream reader, as an operator makes them (docs/consumers.md)."""
     done = subprocess.run(
-        [python, str(EXAMPLE), "--nats-url", system.nats_url, "--contexts", "enrolment",
-         "--idle", "1", *options],
+        [sys.executable, "-m", "score_cli.main", "credentials", "create", "--subjects", subjects,
+         "--name", name, "--json", "--data-dir", str(system.data_dir)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    made: dict[str, Any] = json.loads(done.stdout)
+    return made
+
+
+def run_example(python: str, credentials: dict[str, Any], *options: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [python, str(EXAMPLE), "--nats-url", credentials["url"], "--durable",
+         credentials["consumer_name"], "--contexts", "enrolment", "--idle", "1", *options],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -90,22 +103,32 @@ def run_example(python: str, system: System, *options: str) -> dict[str, Any]:
 def test_the_example_counts_a_regions_events_from_the_start(
     system: System, recorded: dict[str, Any]
 ) -> None:
-    report = run_example(sys.executable, system, "--region", "santa_cruz", "--durable", "t1")
+    santa_cruz = reader(system, "counts")
+    report = run_example(sys.executable, santa_cruz, "--region", "santa_cruz")
 
     assert report["by_type"] == {ENROLLED: 1, REGISTERED: 2}
     assert report["duplicates"] == 0 and report["refused"] == {}
     # Durable: run again, it resumes where it stopped, with nothing new to count.
-    assert (
-        run_example(sys.executable, system, "--region", "santa_cruz", "--durable", "t1")["events"]
-        == 0
-    )
+    assert run_example(sys.executable, santa_cruz, "--region", "santa_cruz")["events"] == 0
+
+
+def test_a_reader_of_one_region_is_refused_another(
+    system: System, recorded: dict[str, Any]
+) -> None:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLE), "--nats-url", reader(system, "elsewhere")["url"],
+         "--durable", "reader-elsewhere", "--contexts", "enrolment", "--idle", "1",
+         "--region", "oruro"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode != 0
 
 
 def test_an_event_names_its_data_schema_at_its_producer_and_its_cause(
     system: System, recorded: dict[str, Any]
 ) -> None:
     async def first_event() -> dict[str, Any]:
-        connection = await nats.connect(system.nats_url)
+        connection = await nats.connect(operator_url(system.nats_url, system.data_dir))
         try:
             js = connection.jetstream()
             sub = await js.subscribe(
@@ -160,10 +183,12 @@ def test_the_example_runs_with_the_contracts_wheel_alone(
         capture_output=True, text=True, check=True, cwd=tmp_path,
     )  # fmt: skip
     yesterday = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).isoformat()
-    report = run_example(python, system, "--durable", "wheel", "--from", yesterday)
+    report = run_example(
+        python, reader(system, "wheel"), "--region", "santa_cruz", "--from", yesterday
+    )
 
     assert checked.stdout.strip() == "[]"  # every schema found, in the wheel's own copy
-    assert report["by_type"][REGISTERED] >= 3 and report["by_type"][ENROLLED] >= 1
+    assert report["by_type"] == {ENROLLED: 1, REGISTERED: 2}  # Santa Cruz's, not Oruro's
 
 
 def test_score_export_events_writes_one_row_per_event(
@@ -172,7 +197,7 @@ def test_score_export_events_writes_one_row_per_event(
     def export(*options: str) -> str:
         done = subprocess.run(
             [sys.executable, "-m", "score_cli.main", "export", "events",
-             "--nats-url", system.nats_url, *options],
+             "--data-dir", str(system.data_dir), *options],
             capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
