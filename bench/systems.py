@@ -19,6 +19,7 @@ from typing import Self
 import httpx
 from sqlalchemy.engine import make_url
 
+from score_cli.broker_config import operator_url
 from score_cli.nats_server import LOOPBACK, free_port
 from score_cli.up import SERVICES, Service, StartFailed, System, free_port_base
 
@@ -133,7 +134,8 @@ class Ours:
 
     @property
     def nats_url(self) -> str:
-        return self.running.nats_url
+        """The broker's URL with the operator's credentials (the bench publishes history)."""
+        return operator_url(self.running.nats_url, self.running.data_dir)
 
     @property
     def pids(self) -> dict[str, int]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -111,11 +112,18 @@ def test_every_service_started_as_compose_says_becomes_ready(
         interpolate((DEPLOY / "compose.yaml").read_text(), DOTENV)
     )
     nats_port, monitor_port = free_port(), free_port()
-    # Flags override the file's listen address, monitoring port and store: the rest is its own.
+    # The file as it is, but for its store (a volume in compose), beside its auth.conf; flags
+    # override its listen address and monitoring port. (nats-server refuses a `-sd` flag
+    # beside the file's `store_dir`.)
+    config = (DEPLOY / "nats" / "nats.conf").read_text()
+    assert "store_dir: /data/jetstream" in config
+    (tmp_path / "nats.conf").write_text(
+        config.replace("store_dir: /data/jetstream", f'store_dir: "{tmp_path / "jetstream"}"')
+    )
+    shutil.copy(DEPLOY / "nats" / "auth.conf", tmp_path / "auth.conf")
     nats = subprocess.Popen(
-        [Path(sys.executable).parent / "nats-server", "-c", DEPLOY / "nats" / "nats.conf",
-         "-a", "127.0.0.1", "-p", str(nats_port), "-m", str(monitor_port),
-         "-sd", tmp_path / "jetstream"],
+        [Path(sys.executable).parent / "nats-server", "-c", tmp_path / "nats.conf",
+         "-a", "127.0.0.1", "-p", str(nats_port), "-m", str(monitor_port)],
         env={"PATH": os.environ["PATH"], **compose["services"]["nats"]["environment"]},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
