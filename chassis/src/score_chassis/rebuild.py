@@ -316,89 +316,69 @@ class Rebuilds:
         return busy
 
     async def _follow_one(self, view: View, marked: Sequence[sa.Row[tuple[object, ...]]]) -> None:
-        by_name = {consumer.name: consumer for consumer in self.consumers_of(view)}
+        reached, caught_up = await self._progress(view, self.consumers_of(view), marked)
+        if not caught_up:
+            await self._record(marked, reached)
+            return
+        async with self.database.transaction() as conn:
+            measured = [row.consumer for row in marked]
+            await conn.execute(rebuilds.delete().where(rebuilds.c.consumer.in_(measured)))
+        _rebuilt(view, marked)
+
+    async def _follow_beside(
+        self, view: View, marked: Sequence[sa.Row[tuple[object, ...]]]
+    ) -> None:
+        reached, caught_up = await self._progress(view, self.besides_of(view), marked)
+        if not caught_up:
+            await self._record(marked, reached)
+        elif await self._switch(view):
+            _rebuilt(view, marked)
+
+    async def _progress(
+        self,
+        view: View,
+        consumers: Sequence[IdempotentConsumer],
+        marked: Sequence[sa.Row[tuple[object, ...]]],
+    ) -> tuple[dict[str, int], bool]:
+        """How far each marked consumer has read towards its target, and whether all are
+        there; consumers that need it are started again on the way."""
+        by_name = {consumer.name: consumer for consumer in consumers}
         reached: dict[str, int] = {}
         caught_up = True
         for row in marked:
-            feeder = by_name.get(row.consumer)
-            if feeder is None:  # a subscription this version no longer has feeds nothing
+            consumer = by_name.get(row.consumer)
+            if consumer is None:  # a subscription this version no longer has feeds nothing
                 reached[row.consumer] = int(row.until_sequence)
+                continue
+            if row.beside and not consumer.running:  # after a restart, or in another replica
+                consumer.start()
+                reached[row.consumer], caught_up = int(row.processed), False
                 continue
             if not row.restarted:
                 # Its durable is still where it was before the clear, perhaps at the end: its
                 # position says nothing. A consumer starting deletes it; one that reads on from
                 # it (the view was cleared by another replica) is started again.
                 reached[row.consumer], caught_up = int(row.processed), False
-                if feeder.reading:
-                    log.info("view.rebuild_resumed", view=view.name, consumer=feeder.name)
-                    await feeder.restart()
+                if consumer.reading:
+                    log.info("view.rebuild_resumed", view=view.name, consumer=consumer.name)
+                    await consumer.restart()
                 continue
-            processed, done = await _reached(feeder, int(row.until_sequence))
+            processed, done = await _reached(consumer, int(row.until_sequence))
             reached[row.consumer] = processed
             caught_up = caught_up and done
-        async with self.database.transaction() as conn:
-            if caught_up:
-                measured = [row.consumer for row in marked]
-                await conn.execute(rebuilds.delete().where(rebuilds.c.consumer.in_(measured)))
-            else:
-                for row in marked:
-                    if reached[row.consumer] != row.processed:
-                        await conn.execute(
-                            rebuilds.update()
-                            .where(rebuilds.c.consumer == row.consumer)
-                            .values(processed=reached[row.consumer])
-                        )
-        if caught_up:
-            began = min(aware(row.started_at) for row in marked)
-            log.info(
-                "view.rebuilt",
-                view=view.name,
-                events=sum(int(row.until_sequence) for row in marked),
-                seconds=round((dt.datetime.now(dt.UTC) - began).total_seconds(), 1),
-            )
+        return reached, caught_up
 
-    async def _follow_beside(
-        self, view: View, marked: Sequence[sa.Row[tuple[object, ...]]]
+    async def _record(
+        self, marked: Sequence[sa.Row[tuple[object, ...]]], reached: dict[str, int]
     ) -> None:
-        by_name = {consumer.name: consumer for consumer in self.besides_of(view)}
-        reached: dict[str, int] = {}
-        caught_up = True
-        for row in marked:
-            builder = by_name.get(row.consumer)
-            if builder is None:  # a subscription this version no longer has feeds nothing
-                reached[row.consumer] = int(row.until_sequence)
-                continue
-            if not builder.running:  # after a restart, or in another replica
-                builder.start()
-                reached[row.consumer], caught_up = int(row.processed), False
-                continue
-            if not row.restarted:  # as for a cleared view (`_follow_one`)
-                reached[row.consumer], caught_up = int(row.processed), False
-                if builder.reading:
-                    await builder.restart()
-                continue
-            processed, done = await _reached(builder, int(row.until_sequence))
-            reached[row.consumer] = processed
-            caught_up = caught_up and done
-        if not caught_up:
-            async with self.database.transaction() as conn:
-                for row in marked:
-                    if reached[row.consumer] != row.processed:
-                        await conn.execute(
-                            rebuilds.update()
-                            .where(rebuilds.c.consumer == row.consumer)
-                            .values(processed=reached[row.consumer])
-                        )
-            return
-        began = min(aware(row.started_at) for row in marked)
-        if await self._switch(view):
-            log.info(
-                "view.rebuilt",
-                view=view.name,
-                events=sum(int(row.until_sequence) for row in marked),
-                seconds=round((dt.datetime.now(dt.UTC) - began).total_seconds(), 1),
-                beside=True,
-            )
+        async with self.database.transaction() as conn:
+            for row in marked:
+                if reached[row.consumer] != row.processed:
+                    await conn.execute(
+                        rebuilds.update()
+                        .where(rebuilds.c.consumer == row.consumer)
+                        .values(processed=reached[row.consumer])
+                    )
 
     async def _switch(self, view: View) -> bool:
         """Replace the view's content with what was built beside it; returns whether this
@@ -495,6 +475,17 @@ class Rebuilds:
             error=error,
             beside=running.beside if running is not None else bool(self.besides_of(view)),
         )
+
+
+def _rebuilt(view: View, marked: Sequence[sa.Row[tuple[object, ...]]]) -> None:
+    began = min(aware(row.started_at) for row in marked)
+    log.info(
+        "view.rebuilt",
+        view=view.name,
+        events=sum(int(row.until_sequence) for row in marked),
+        seconds=round((dt.datetime.now(dt.UTC) - began).total_seconds(), 1),
+        beside=bool(marked[0].beside),
+    )
 
 
 class _Behind(Exception):
