@@ -1,4 +1,4 @@
-"""`score replay`: drop a service's views and rebuild them from the event streams.
+"""`score replay`: rebuild a service's views from the event streams.
 
 The service does the work — it owns its database and its consumer — and this command asks it
 to, over its admin-only operations endpoint, then follows its progress with a bar. Views are
@@ -132,11 +132,12 @@ def _progress(response: httpx.Response) -> dict[str, Any]:
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "replay",
-        help="drop a service's views and rebuild them from the event streams",
-        description="Drop a service's views and rebuild them from the event streams, showing "
-        "progress. The service keeps running; until the rebuild is done it answers the reads of "
-        "those views with 503 (retry after Retry-After), and commands that decide on them as "
-        "'not known yet' (409, retryable). Asked while a rebuild is under way, it follows that "
+        help="rebuild a service's views from the event streams",
+        description="Rebuild a service's views from the event streams, showing progress. The "
+        "service keeps running. The indicators' projection is built beside the served one, "
+        "which goes on answering until the new one replaces it; the visits views are cleared, "
+        "and until they are rebuilt the commands that decide on them answer 'not known yet' "
+        "(409, retryable). Asked while a rebuild is under way, it follows that "
         "one. Targets: " + "; ".join(f"{name}: {t.description}" for name, t in TARGETS.items()),
     )
     parser.add_argument("target", choices=sorted(TARGETS), help="what to rebuild")
