@@ -16,7 +16,7 @@ import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import BadRequestError
+from nats.js.errors import BadRequestError, ServerError
 
 from score_chassis.logs import get_logger
 from score_contracts.subjects import StreamSpec
@@ -41,6 +41,9 @@ def stream_config(spec: StreamSpec, *, replicas: int = 1) -> StreamConfig:
     )
 
 
+STORE_ATTEMPTS = 5
+
+
 async def ensure_stream(
     js: JetStreamContext, spec: StreamSpec, *, replicas: int = 1, update_existing: bool = True
 ) -> None:
@@ -52,7 +55,15 @@ async def ensure_stream(
     """
     config = stream_config(spec, replicas=replicas)
     try:
-        await js.add_stream(config)
+        for attempt in range(STORE_ATTEMPTS):
+            try:
+                await js.add_stream(config)
+                break
+            except ServerError as error:
+                # 10049: the store of a stream of that name, just deleted, is not gone yet.
+                if error.err_code != 10049 or attempt == STORE_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.1 * (attempt + 1))
     except BadRequestError as error:
         # 10058: the stream exists with a different configuration.
         if error.err_code != 10058:
