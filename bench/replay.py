@@ -1,24 +1,30 @@
 """B6: `score replay indicators-projection` over a long history, as an operator runs it.
 
 The history is published straight to the running system's `SCORE_ENROLMENT` stream (events
-made as the enrolment service makes them, `bench/history.py`) while the indicators service
-is paused (SIGSTOP), so that it does not consume them live first; it is let go (SIGCONT)
-and `score replay` is run at once, as a process, against the system's data folder. The rate
-is the events in the projection's streams over the time `score replay` took; the memory is
-the indicators process's peak resident memory (VmHWM), which is reached in the replay.
+made as the enrolment service makes them, `bench/history.py`); once the served projection has
+counted it, as an operator's projection has when they ask for a replay, `score replay` is run
+as a process against the system's data folder. The replay builds the projection again beside
+the served one (ADR 014), reading every event of its streams. The rate is those events over
+the time `score replay` took; the memory is the indicators process's peak resident memory
+(VmHWM), which is reached in the replay.
+
+(Until the replay was built beside the served projection, the indicators service was paused
+while the history was published, so that it did not count it first: the replay cleared the
+projection and read everything anyway. Now the served projection's own catch-up would run
+beside the replay and be timed with it.)
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import nats
 
 from bench.history import messages
@@ -68,11 +74,8 @@ def _score() -> str:
 def measure(ours: Ours, events: int, *, timeout: float) -> Replay:
     indicators = ours.pids["indicators"]
     watch = Stopwatch()
-    os.kill(indicators, signal.SIGSTOP)
-    try:
-        published = asyncio.run(_publish(ours.nats_url, events))
-    finally:
-        os.kill(indicators, signal.SIGCONT)
+    published = asyncio.run(_publish(ours.nats_url, events))
+    _wait_until_counted(ours, timeout=timeout)
     publish_seconds = watch.seconds
     watch = Stopwatch()
     finished = subprocess.run(
@@ -103,3 +106,16 @@ def measure(ours: Ours, events: int, *, timeout: float) -> Replay:
         publish_seconds=publish_seconds,
         peak_rss_mb=peak_rss_mb(indicators),
     )
+
+
+def _wait_until_counted(ours: Ours, *, timeout: float) -> None:
+    """Until the served projection holds every event of its streams."""
+    progress = f"{ours.url('indicators')}/v1/ops/replay/projection"
+    headers = {"Authorization": f"Bearer {ours.token}"}
+    deadline = time.monotonic() + timeout
+    with httpx.Client(headers=headers, timeout=10, trust_env=False) as http:
+        while time.monotonic() < deadline:
+            if http.get(progress).json().get("done"):
+                return
+            time.sleep(0.5)
+    raise RuntimeError("the served projection did not count the history in time")
