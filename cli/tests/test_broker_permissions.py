@@ -266,10 +266,13 @@ async def test_a_reader_reads_its_region_through_its_own_durable_and_nothing_els
 async def test_an_expired_reader_is_cut_off_and_refused(
     authenticated_nats: AuthenticatedNats, connect: object
 ) -> None:
-    reader, url = authenticated_nats.add_reader("score.bo.>", ttl=dt.timedelta(seconds=1))
+    # Long enough that a slow machine still connects and looks before it expires.
+    reader, url = authenticated_nats.add_reader("score.bo.>", ttl=dt.timedelta(seconds=4))
     connected = await connect(url, reader.name)  # type: ignore[operator]
     assert authenticated_nats.rewrite_and_reload() == []  # not yet
-    await asyncio.sleep(1.1)
+    assert reader.expires_at is not None
+    left = (dt.datetime.fromisoformat(reader.expires_at) - dt.datetime.now(dt.UTC)).total_seconds()
+    await asyncio.sleep(max(0.0, left) + 0.1)
     assert authenticated_nats.rewrite_and_reload() == [reader.name]  # `score up`'s housekeeping
     for _ in range(100):
         if not connected.client.is_connected:
