@@ -321,6 +321,6 @@ async def _eventually_connected(url: str) -> Client:
     for _ in range(100):
         try:
             return await nats.connect(url, allow_reconnect=False, connect_timeout=1)
-        except nats.errors.Error:
+        except (nats.errors.Error, OSError):  # refused, or reset while the server reloads
             await asyncio.sleep(0.05)
     raise AssertionError(f"never let in at {url}")
