@@ -4,7 +4,7 @@ UV_HOME := .cache/uv-bootstrap
 UV := $(shell command -v uv 2>/dev/null || echo $(UV_HOME)/bin/uv)
 DATA_DIR ?= .score
 
-.PHONY: up demo test test-fast lint typecheck schemas bench bench-quick sync clean
+.PHONY: up demo test test-fast soak lint typecheck schemas bench bench-quick sync clean
 
 $(UV_HOME)/bin/uv:
 	$(PYTHON) -m venv $(UV_HOME)
@@ -26,7 +26,10 @@ test: sync  ## the whole suite: unit, integration (SQLite, PostgreSQL, nats-serv
 	$(UV) run --no-sync pytest
 
 test-fast: sync  ## unit tier only
-	$(UV) run --no-sync pytest -m "not nats and not postgres and not e2e"
+	$(UV) run --no-sync pytest -m "not nats and not postgres and not e2e and not soak"
+
+soak: sync  ## the long reliability scenarios (thousands of commands, kills, fuzzing): see docs/RELIABILITY.md
+	$(UV) run --no-sync pytest -m soak --timeout 3600
 
 lint: sync
 	$(UV) run --no-sync ruff check .
