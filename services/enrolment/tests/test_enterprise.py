@@ -143,10 +143,6 @@ def test_an_enterprise_in_the_size_range_is_registered() -> None:
     given().when(register()).then(registered)
 
 
-def test_a_tax_id_is_registered_to_one_enterprise() -> None:
-    given().when(register(tax_id_registered_to="ent-0")).refuses("tax-id-registered-once")
-
-
 def test_a_workforce_outside_the_size_range_needs_a_reason() -> None:
     small = register(workforce=Headcount(women=5, men=10))
     given().when(small).refuses("size-range-needs-reason")

@@ -73,12 +73,13 @@ class FakeEnterpriseList:
 
     rows: dict[str, tuple[str, str, int]] = field(default_factory=dict)
 
-    async def tax_id_holder(self, country: str, tax_id: str) -> str | None:
-        return next((e for e, (c, t, _) in self.rows.items() if (c, t) == (country, tax_id)), None)
-
     async def record(self, outcome: Outcome[Enterprise]) -> None:
         state = outcome.state
-        self.rows[state.enterprise_id] = (state.country, state.tax_id, outcome.version)
+        key = (state.country, state.tax_id)
+        holder = next((e for e, (c, t, _) in self.rows.items() if (c, t) == key), None)
+        if holder not in (None, state.enterprise_id):
+            raise Refused(f"registered: {holder}", rule="tax-id-registered-once")
+        self.rows[state.enterprise_id] = (*key, outcome.version)
 
 
 def register(**changes: object) -> RegisterEnterprise:

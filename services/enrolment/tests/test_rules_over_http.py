@@ -1,9 +1,9 @@
-"""Every rule of the enrolment deciders is reachable over HTTP: for each, the requests that
-lead to it and the answer that names it (409 for a refusal, 422 for input the history makes
-invalid), with nothing appended by the refused request.
+"""Every rule of the enrolment deciders, and the enterprise list's one, is reachable over
+HTTP: for each, the requests that lead to it and the answer that names it (409 for a refusal,
+422 for input the history makes invalid), with nothing appended by the refused request.
 
-The table must hold every rule the deciders can name: a rule no request can reach is dead
-code, and a new rule without a row here fails `test_the_table_holds_every_rule`.
+The table must hold every rule the deciders and the list can name: a rule no request can
+reach is dead code, and a new rule without a row here fails `test_the_table_holds_every_rule`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 import score_enrolment.domain
+import score_enrolment.enterprise_list
 from score_testing.decider import rules_named
 from score_testing.service import bearer
 
@@ -223,7 +224,8 @@ RULES: Final[dict[str, tuple[int, Step]]] = {
 
 def test_the_table_holds_every_rule() -> None:
     folder = Path(score_enrolment.domain.__file__).parent
-    assert set(RULES) == rules_named(*folder.glob("*.py"))
+    the_list = Path(score_enrolment.enterprise_list.__file__)
+    assert set(RULES) == rules_named(*folder.glob("*.py"), the_list)
 
 
 @pytest.mark.parametrize("rule", sorted(RULES))

@@ -2,8 +2,11 @@
 finding an enterprise by its tax id.
 
 Each row is written in the transaction that appends the enterprise's events, so the list is
-never behind the store, and its unique tax id index closes the race the decider cannot see:
-two registrations of one tax id at the same moment, in two different streams.
+never behind the store. It keeps the one rule that spans enterprises, that a tax id is
+registered once in a country: a registration's row is inserted unless its tax id is taken,
+and one taken is refused, naming its holder. The unique index is the whole check, so two
+registrations of one tax id at the same moment, in two streams, cannot both pass, and a
+registration needs no look-up before it (one round trip less on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -13,12 +16,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from score_chassis.commands import Outcome
 from score_chassis.decider import Refused
 from score_chassis.prepared import Prepared
+from score_chassis.upsert import insert_on
 from score_contracts.events import EnterpriseRegistered
 from score_enrolment.domain.enterprise import Enterprise
 
@@ -57,7 +60,15 @@ _HOLDER = Prepared(
         enterprises.c.tax_key == sa.bindparam("tax_key"),
     )
 )
-_INSERT = Prepared(enterprises.insert())
+_CLAIM = {
+    dialect: Prepared(
+        insert_on(dialect, enterprises)
+        .on_conflict_do_nothing(index_elements=["country", "tax_key"])
+        .returning(enterprises.c.enterprise_id)
+    )
+    for dialect in ("sqlite", "postgresql")
+}
+"""A registration's row, inserted unless its tax id is taken: the row's id, or no row."""
 _UPDATE = Prepared(enterprises.update().where(enterprises.c.enterprise_id == sa.bindparam("b_id")))
 
 
@@ -68,7 +79,8 @@ async def tax_id_holder(conn: AsyncConnection, country: str, tax_id: str) -> str
 
 
 async def record(conn: AsyncConnection, outcome: Outcome[Enterprise]) -> None:
-    """Bring the enterprise's row to the state the append left it in."""
+    """Bring the enterprise's row to the state the append left it in; a registration whose
+    tax id is another enterprise's is `Refused`, and its transaction appends nothing."""
     if not outcome.events:
         return
     state = outcome.state
@@ -84,25 +96,24 @@ async def record(conn: AsyncConnection, outcome: Outcome[Enterprise]) -> None:
     if not isinstance(outcome.events[0], EnterpriseRegistered):
         await _UPDATE.rows(conn, {"b_id": state.enterprise_id, **current})
         return
-    try:
-        await _INSERT.rows(
-            conn,
-            {
-                "enterprise_id": state.enterprise_id,
-                "country": state.country,
-                "region": state.region,
-                "tax_id": state.tax_id,
-                "tax_key": tax_key(state.tax_id),
-                "registered_on": state.registered_on,
-                **current,
-            },
-        )
-    except IntegrityError:
-        # Another registration of this tax id committed between our look-up and now.
+    claimed = await _CLAIM[conn.dialect.name].rows(
+        conn,
+        {
+            "enterprise_id": state.enterprise_id,
+            "country": state.country,
+            "region": state.region,
+            "tax_id": state.tax_id,
+            "tax_key": tax_key(state.tax_id),
+            "registered_on": state.registered_on,
+            **current,
+        },
+    )
+    if not claimed:
+        holder = await tax_id_holder(conn, state.country, state.tax_id)
         raise Refused(
-            "an enterprise with this tax id is already registered",
+            f"an enterprise with this tax id is already registered: {holder}",
             rule="tax-id-registered-once",
-        ) from None
+        )
 
 
 async def page(
@@ -131,9 +142,6 @@ class EnterpriseList:
 
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
-
-    async def tax_id_holder(self, country: str, tax_id: str) -> str | None:
-        return await tax_id_holder(self.conn, country, tax_id)
 
     async def record(self, outcome: Outcome[Enterprise]) -> None:
         await record(self.conn, outcome)

@@ -37,13 +37,11 @@ from score_enrolment.domain.trainer import CertifyTrainer, RegisterTrainer, Trai
 class EnterpriseViews(Protocol):
     """The enrolment service's own read model: the enterprise list."""
 
-    async def tax_id_holder(self, country: str, tax_id: str) -> str | None:
-        """The enterprise registered with `tax_id` in `country`, if there is one."""
-        ...
-
     async def record(self, outcome: Outcome[Enterprise]) -> None:
         """Bring the enterprise's row to the state the append left it in; `Refused`
-        (tax-id-registered-once) when a registration of its tax id committed meanwhile."""
+        (tax-id-registered-once, naming the holder) when its registration's tax id is another
+        enterprise's in the country. The list, not the decider, keeps that rule: it spans
+        aggregates, and its unique index settles two registrations at the same moment."""
         ...
 
 
@@ -105,10 +103,9 @@ def routes(size_range: SizeRange) -> dict[type, Route[Any, Any, Any, EnterpriseV
     """Every command of the service, with the size range the settings give."""
 
     async def registration(
-        work: Work[EnterpriseViews], command: RegisterEnterprise
+        _work: Work[EnterpriseViews], command: RegisterEnterprise
     ) -> RegisterEnterprise:
-        holder = await work.views.tax_id_holder(command.country, command.tax_id)
-        return replace(command, size_range=size_range, tax_id_registered_to=holder)
+        return replace(command, size_range=size_range)
 
     of_enterprise = routes_like(
         decider=enterprise,

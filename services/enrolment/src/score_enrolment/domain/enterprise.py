@@ -65,10 +65,8 @@ class RegisterEnterprise:
     registered_on: dt.date
     size_exception_reason: str | None = None
     size_range: SizeRange = SizeRange()
-    """The configured range; the handler sets it from the settings."""
-    tax_id_registered_to: str | None = None
-    """The enterprise already registered with this tax id in this country, if any; the
-    handler looks it up, since no aggregate can see another's events."""
+    """The configured range; the handler sets it from the settings. (That a tax id is
+    registered once is the enterprise list's rule: no aggregate sees another's events.)"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,11 +219,6 @@ class Enterprise:
 
 def decide(command: Command, state: Enterprise) -> list[Event]:
     match command:
-        case RegisterEnterprise(tax_id_registered_to=other) if other is not None:
-            raise Refused(
-                f"an enterprise with this tax id is already registered: {other}",
-                rule="tax-id-registered-once",
-            )
         case RegisterEnterprise(workforce=w, size_exception_reason=None, size_range=r) if (
             w not in r
         ):
