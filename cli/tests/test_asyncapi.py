@@ -165,19 +165,35 @@ def test_every_document_passes_the_asyncapi_validator_with_no_warning(tmp_path: 
     analytics = tmp_path / "analytics.json"
     analytics.write_text(json.dumps({"analyticsEnabled": "false", "infoMessageShown": "true"}))
     env = {**os.environ, "CI": "true", "ASYNCAPI_METRICS_CONFIG_PATH": str(analytics)}
-    # One document per run of the cli: the four run side by side, its start-up being slow.
+    # The validator must be able to say no: beside the documents, one with the binding
+    # version FastStream used to write, which the NATS bindings do not have.
+    wrong = json.loads(GENERATED[DOCS_DIR / "indicators.json"])
+    for operation in wrong["operations"].values():
+        operation["bindings"] = {"nats": {"bindingVersion": "custom"}}
+    for message in wrong["components"]["messages"].values():
+        schema = message["payload"]["schema"]
+        schema["$ref"] = str((DOCS_DIR / schema["$ref"]).resolve())
+    (tmp_path / "wrong.json").write_text(json.dumps(wrong))
+    paths = {path.stem: path for path in GENERATED} | {"wrong": tmp_path / "wrong.json"}
+    # One document per run of the cli (it takes one): side by side, its start-up being slow.
     runs = {
-        path.stem: subprocess.Popen(
+        name: subprocess.Popen(
             [cli, "validate", str(path), "--fail-severity", "warn", "--diagnostics-format", "text"],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env=env,
             text=True,
         )
-        for path in sorted(GENERATED)
+        for name, path in paths.items()
     }
-    outcomes = {name: (run.wait(timeout=300), run.communicate()[0]) for name, run in runs.items()}
-    failed = {name: out for name, (code, out) in outcomes.items() if code != 0}
+    try:
+        outputs = {name: run.communicate(timeout=300)[0] for name, run in runs.items()}
+    finally:
+        for run in runs.values():
+            run.kill()
+    codes = {name: run.returncode for name, run in runs.items()}
+    assert codes.pop("wrong") != 0 and "bindingVersion" in outputs["wrong"], outputs["wrong"]
+    failed = {name: outputs[name] for name, code in codes.items() if code != 0}
     assert not failed, failed
 
 
