@@ -38,7 +38,7 @@ lint: sync
 typecheck: sync
 	$(UV) run --no-sync mypy
 
-schemas: sync  ## regenerate the committed JSON Schemas and AsyncAPI document
+schemas: sync  ## regenerate the committed JSON Schemas and AsyncAPI documents
 	$(UV) run --no-sync python -m score_contracts.schemas write
 	$(UV) run --no-sync python -m score_cli.asyncapi write
 

@@ -15,7 +15,11 @@ from score_cli.scenario import REGIONS, Request
 from score_cli.sinks import Sinks
 from score_cli.up import System, free_port_base
 
-NOT_KNOWN_YET = {"type": "/problems/not-known-yet", "title": "Not known yet", "status": 409}
+NOT_KNOWN_YET = {
+    "type": "http://visits.example/problems/not-known-yet",
+    "title": "Not known yet",
+    "status": 409,
+}
 VISIT = Request(key="demo-visit-0", service="visits", path="/v1/visits", body={}, remember="v")
 
 
@@ -44,7 +48,11 @@ def test_a_visit_not_known_yet_is_retried_with_the_same_key_until_accepted() -> 
 
 
 def test_a_real_refusal_is_not_retried() -> None:
-    refused = {"type": "/problems/refused", "status": 409, "rule": "enterprise-withdrawn"}
+    refused = {
+        "type": "http://visits.example/problems/refused",
+        "status": 409,
+        "rule": "enterprise-withdrawn",
+    }
     http, sent = answering(httpx.Response(409, json=refused))
     with pytest.raises(ScenarioFailed, match="enterprise-withdrawn"):
         _send(http, {"visits": "http://visits"}, VISIT, {})

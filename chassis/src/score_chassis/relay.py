@@ -77,14 +77,6 @@ LOCAL_BASE_URL = "http://127.0.0.1:8100"
 """The producer's address in `dataschema` when none is given: a service's own default."""
 
 
-def base_url_of(host: str, port: int) -> str:
-    """The address a service answers at, as `dataschema` names it: a wildcard bind address
-    (`0.0.0.0`, `::`) is no address to give a consumer, so it becomes `localhost`."""
-    host = "localhost" if host in ("", "0.0.0.0", "::") else host
-    host = f"[{host}]" if ":" in host else host
-    return f"http://{host}:{port}"
-
-
 def envelope_json(event: RecordedEvent, base_url: str = LOCAL_BASE_URL) -> bytes:
     """The CloudEvents structured-mode body of a stored event, published by the service at
     `base_url` (whose `/schemas/…` the `dataschema` names: ADR 023)."""

@@ -23,7 +23,7 @@ from score_chassis.jetstream import NatsConnection, ensure_stream
 from score_chassis.logs import get_logger
 from score_chassis.migrate import NotMigrated, check_migrated, migrate
 from score_chassis.rebuild import Rebuilds
-from score_chassis.relay import OutboxRelay, base_url_of
+from score_chassis.relay import OutboxRelay
 from score_chassis.settings import ServiceSettings
 from score_chassis.tables import dead_letters
 from score_chassis.unit_of_work import SqlUnitOfWork
@@ -72,7 +72,7 @@ class Runtime:
             self.nats,
             batch_size=s.relay_batch_size,
             poll_seconds=s.relay_poll_seconds,
-            base_url=base_url_of(s.http_host, s.http_port),
+            base_url=s.public_base_url(),
         )
         self.consumers = [self._consumer_of(sub) for sub in self.subscriptions]
         # Those that build a view beside the served one, started by its rebuild only.

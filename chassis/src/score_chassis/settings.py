@@ -45,6 +45,18 @@ class ServiceSettings(BaseSettings):
     )
     http_host: str = "127.0.0.1"
     http_port: int = 8100
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/?#]+(/[^?#]*)?$",
+        description="Where clients and consumers reach the service (a proxy's address, if it "
+        "is behind one), named by `dataschema` and by problem types; by default "
+        "`http://<http_host>:<http_port>` (a wildcard bind as `localhost`)",
+    )
+    public_nats_url: str | None = Field(
+        default=None,
+        description="The NATS address the service's AsyncAPI document gives consumers; by "
+        "default `nats_url`'s host and port (never its user and password)",
+    )
     country: str = Field(default="bo", pattern=r"^[a-z]{2}$")
     timezone: str = Field(
         default=DEFAULT_TIMEZONE,
@@ -74,6 +86,12 @@ class ServiceSettings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "info"
 
+    def public_base_url(self) -> str:
+        """The service's public address, without a trailing slash."""
+        if self.public_url is not None:
+            return self.public_url.rstrip("/")
+        return base_url_of(self.http_host, self.http_port)
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, name: str) -> str:
@@ -91,3 +109,11 @@ class ServiceSettings(BaseSettings):
     idempotency_ttl_hours: float = Field(
         default=24.0, gt=0, description="How long an Idempotency-Key is remembered"
     )
+
+
+def base_url_of(host: str, port: int) -> str:
+    """The address a service bound to `host:port` answers at: a wildcard bind address
+    (`0.0.0.0`, `::`) is no address to give anyone, so it becomes `localhost`."""
+    host = "localhost" if host in ("", "0.0.0.0", "::") else host
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{port}"

@@ -1,7 +1,10 @@
 """The committed AsyncAPI documents, one per service, in `docs/asyncapi/`.
 
 `python -m score_cli.asyncapi write` regenerates them from the services as they are built
-(their event models and subscriptions); `check` fails when a committed one is stale.
+(their event models and subscriptions); `check` fails when a committed one is stale. They
+differ from what a service serves at `/asyncapi` in two things only: the server is a
+variable (no one deployment's address), and the payloads refer to the committed schemas by
+their path from here, `../../contracts/schemas/…`, rather than at the service.
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from score_chassis.asyncapi import asyncapi_document
+from score_chassis.asyncapi import DOCUMENTED_SERVER, asyncapi_document
 from score_chassis.runtime import Runtime
 from score_cli.up import installed_services
 
-DOCS_DIR = Path(__file__).resolve().parents[3] / "docs" / "asyncapi"
+ROOT = Path(__file__).resolve().parents[3]
+DOCS_DIR = ROOT / "docs" / "asyncapi"
+SCHEMAS_DIR = ROOT / "contracts" / "schemas"
 
 
 def documents() -> dict[Path, str]:
@@ -31,12 +36,13 @@ def documents() -> dict[Path, str]:
         app = importlib.import_module(f"{service.module}.main").build_app()
         runtime: Runtime = app.state.runtime
         document: dict[str, Any] = asyncapi_document(
-            title=app.title, context=runtime.context, subscriptions=runtime.subscriptions
+            title=app.title,
+            context=runtime.context,
+            subscriptions=runtime.subscriptions,
+            server=DOCUMENTED_SERVER,
+            schemas=os.path.relpath(SCHEMAS_DIR, DOCS_DIR),
         )
-        # FastStream orders channels by hash: sort, so that the committed text is stable.
-        out[DOCS_DIR / f"{service.name}.json"] = (
-            json.dumps(document, indent=2, sort_keys=True) + "\n"
-        )
+        out[DOCS_DIR / f"{service.name}.json"] = json.dumps(document, indent=2) + "\n"
     return out
 
 

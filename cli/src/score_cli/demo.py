@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 
+from score_chassis.http.problems import NOT_KNOWN_YET
 from score_cli.datadir import admin_token, running_system
 from score_cli.scenario import CHAMBERS, ENTERPRISES, REGIONS, Request, requests
 from score_cli.sinks import HOOKS_PATH, Inbox, Received, Sinks, running_sinks
@@ -125,7 +126,9 @@ def _send(
 
 
 def _not_known_yet(response: httpx.Response) -> bool:
-    return response.status_code == 409 and response.json().get("type") == "/problems/not-known-yet"
+    # The type is absolute, at the service's public address: its path says which it is.
+    type_ = str(response.json().get("type", ""))
+    return response.status_code == 409 and type_.endswith(NOT_KNOWN_YET.path)
 
 
 def print_factsheet(values: dict[str, Any], *, out: Any = None) -> None:

@@ -19,7 +19,8 @@ import sqlalchemy as sa
 
 from score_chassis.database import Database
 from score_chassis.jetstream import DUPLICATE_WINDOW_SECONDS, NatsConnection, ensure_stream
-from score_chassis.relay import OutboxRelay, base_url_of
+from score_chassis.relay import OutboxRelay
+from score_chassis.settings import base_url_of
 from score_chassis.tables import events
 from score_cli.datadir import database_url, nats_url
 from score_cli.nats_server import LOOPBACK

@@ -148,7 +148,7 @@ def assert_rebuilding(response: httpx.Response) -> None:
     assert response.headers["content-type"] == "application/problem+json"
     assert int(response.headers["Retry-After"]) > 0
     problem = response.json()
-    assert problem["type"] == "/problems/rebuilding"
+    assert problem["type"].endswith("/problems/rebuilding")
     assert "the indicators' projection is being rebuilt from its streams: " in problem["detail"]
     assert problem["detail"].endswith(" events")
 

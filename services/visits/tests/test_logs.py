@@ -90,7 +90,7 @@ async def _scheduled(client: httpx.AsyncClient, visit: dict[str, object]) -> str
     except httpx.TransportError:
         await asyncio.sleep(0.1)
         return None
-    if response.status_code == 409 and response.json()["type"] == "/problems/not-known-yet":
+    if response.status_code == 409 and response.json()["type"].endswith("/problems/not-known-yet"):
         return None
     assert response.status_code == 201, response.text
     visit_id: str = response.json()["id"]

@@ -1,6 +1,7 @@
 """The FastAPI application every service is served by: lifespan of the runtime, problem
-details, correlation ids, `/healthz`, `/readyz`, `/metrics`, and the dead letters' operations
-endpoints (`http/dead_letters.py`)."""
+details (and the pages their types name), correlation ids, `/healthz`, `/readyz`, `/metrics`,
+`/asyncapi`, the event schemas, and the dead letters' operations endpoints
+(`http/dead_letters.py`)."""
 
 from __future__ import annotations
 
@@ -20,10 +21,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from score_chassis import dead_letters
-from score_chassis.asyncapi import asyncapi_document
+from score_chassis.asyncapi import asyncapi_document, nats_server
 from score_chassis.commands import Commands
 from score_chassis.http.dead_letters import dead_letters_router
 from score_chassis.http.inputs import ProgrammeCalendar, programme_calendar
+from score_chassis.http.problem_pages import problem_pages_router
 from score_chassis.http.problems import (
     PROBLEM_JSON,
     Problem,
@@ -36,6 +38,7 @@ from score_chassis.metrics import HTTP_REQUESTS
 from score_chassis.runtime import Runtime
 from score_chassis.stream_check import stream_check
 from score_chassis.tokens import Revocations, TokenAuthority
+from score_contracts.events.base import SCHEMAS_PATH
 from score_contracts.ids import uuid7
 
 log = get_logger(__name__)
@@ -82,7 +85,8 @@ def create_app(
     calendar = ProgrammeCalendar.of(runtime.settings)
     app.state.tokens = TokenAuthority(secret.get_secret_value())
     app.state.revocations = revocations
-    install_problem_handlers(app)
+    public_url = runtime.settings.public_base_url()
+    install_problem_handlers(app, public_url=public_url)
 
     app.add_middleware(Correlate, calendar=calendar)
 
@@ -135,12 +139,18 @@ def create_app(
     @app.get(
         "/asyncapi",
         tags=["operations"],
-        summary="AsyncAPI 3.0: the events this service publishes and consumes",
+        summary="AsyncAPI 3.0: the events this service publishes and consumes, on the NATS "
+        "it is configured with (SCORE_PUBLIC_NATS_URL, else SCORE_NATS_URL)",
     )
     async def asyncapi() -> dict[str, Any]:
-        if "asyncapi" not in documents:  # generated on first use: it costs start-up time
+        if "asyncapi" not in documents:
+            settings = runtime.settings
             documents["asyncapi"] = asyncapi_document(
-                title=title, context=runtime.context, subscriptions=runtime.subscriptions
+                title=title,
+                context=runtime.context,
+                subscriptions=runtime.subscriptions,
+                server=nats_server(settings.public_nats_url or settings.nats_url),
+                schemas=f"{public_url}/{SCHEMAS_PATH}",
             )
         return documents["asyncapi"]
 
@@ -162,7 +172,13 @@ def create_app(
             await dead_letters.measure(runtime.database, runtime.dead_letter_retriers)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    for router in (*routers, dead_letters_router(), schemas_router(runtime.context)):
+    consumed = {subscription.stream.context for subscription in runtime.subscriptions}
+    for router in (
+        *routers,
+        dead_letters_router(),
+        schemas_router(runtime.context, consumed),
+        problem_pages_router(public_url),
+    ):
         app.include_router(router)
 
     def openapi() -> dict[str, Any]:

@@ -1,7 +1,14 @@
-"""RFC 9457 problem details for every error an API answers."""
+"""RFC 9457 problem details for every error an API answers.
+
+A problem of the API's own has a type from `PROBLEM_TYPES`, the one list of them: its `type`
+is the absolute URI `<the service's public URL>/problems/<slug>`, where the service answers
+a page saying what the problem means and what to do (`http/problem_pages.py`). An error the
+HTTP status says all of (400, 401, 403, 405, 413, 500) is `about:blank`, as RFC 9457 has it.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
@@ -29,6 +36,101 @@ REBUILD_RETRY_AFTER_SECONDS = 5
 """What a read of a view being rebuilt suggests waiting: a rebuild takes seconds to minutes."""
 
 
+@dataclass(frozen=True, slots=True)
+class ProblemType:
+    """A kind of problem the API answers, and what its page tells the person who meets it."""
+
+    slug: str
+    title: str
+    status: int
+    meaning: str
+    remedy: str
+
+    @property
+    def path(self) -> str:
+        return f"/problems/{self.slug}"
+
+    def uri(self, public_url: str) -> str:
+        """The problem's `type`, at the service whose public address is `public_url`."""
+        return f"{public_url.rstrip('/')}{self.path}"
+
+
+INVALID_INPUT = ProblemType(
+    "invalid-input",
+    "Invalid input",
+    422,
+    "The request does not have the form the API asks for: a field is missing, of the wrong "
+    "type or out of range, or a date lies outside the programme's calendar. `errors` names "
+    "each field, where it was (body, query, header) and the rule it breaks.",
+    "Correct the fields `errors` names and send the request again: sent unchanged, it fails again.",
+)
+REFUSED = ProblemType(
+    "refused",
+    "Refused",
+    409,
+    "The request was well formed, but a rule of the programme refuses it given what is "
+    "recorded (module 1 comes first, no enrolment after a withdrawal …); `rule` names the rule "
+    "and `detail` says why.",
+    "Do not retry: the answer stays the same while the facts do. Change the request, or first "
+    "record what the rule asks for.",
+)
+NOT_KNOWN_YET = ProblemType(
+    "not-known-yet",
+    "Not known yet",
+    409,
+    "The request rests on a fact this service learns from another service's events, which "
+    "has not reached it yet (an enterprise registered a moment ago, say); `rule`, ending in "
+    "`-not-known-yet`, names the fact. Events usually arrive in well under a second.",
+    "Retry after the `Retry-After` seconds, with the same `Idempotency-Key`. If the answer "
+    "persists, the other service's events are not arriving: tell the operators.",
+)
+NOT_FOUND = ProblemType(
+    "not-found",
+    "Not found",
+    404,
+    "Nothing is recorded under this id here; `detail` names what was looked for.",
+    "Check the id, and that you asked the service that records such things.",
+)
+VERSION_MISMATCH = ProblemType(
+    "version-mismatch",
+    "Version mismatch",
+    412,
+    "`If-Match` names a version the resource is not at: it changed since you read it.",
+    "Read the resource again, decide again on what it says now, and send the request with its "
+    "current version.",
+)
+REBUILDING = ProblemType(
+    "rebuilding",
+    "Being rebuilt",
+    503,
+    "The view this read answers from is being rebuilt from its streams (an operator's "
+    "replay); `detail` says how far. A partly rebuilt view is never answered.",
+    "Ask again after the `Retry-After` seconds.",
+)
+CONCURRENT_CHANGE = ProblemType(
+    "concurrent-change",
+    "Concurrent change",
+    409,
+    "Another request changed the same resource while this one was decided; nothing of this "
+    "one was recorded.",
+    "Retry the request, with the same `Idempotency-Key`.",
+)
+
+PROBLEM_TYPES: dict[str, ProblemType] = {
+    kind.slug: kind
+    for kind in (
+        INVALID_INPUT,
+        REFUSED,
+        NOT_KNOWN_YET,
+        NOT_FOUND,
+        VERSION_MISMATCH,
+        REBUILDING,
+        CONCURRENT_CHANGE,
+    )
+}
+"""Every problem type the API answers, by slug: the one list of them."""
+
+
 class FieldError(BaseModel):
     field: str
     reason: str
@@ -45,7 +147,11 @@ REASON_LIMIT = 300
 class Problem(BaseModel):
     """The body of every error response."""
 
-    type: str = "about:blank"
+    type: str = Field(
+        default="about:blank",
+        description="An absolute URI: `<the service>/problems/<slug>`, a page saying what the "
+        "problem means and what to do; `about:blank` when the status says all",
+    )
     title: str
     status: int
     detail: str | None = None
@@ -91,15 +197,18 @@ def _cut(text: str) -> str:
     return text if len(text) <= REASON_LIMIT else f"{text[:REASON_LIMIT]}…"
 
 
-def install_problem_handlers(app: FastAPI) -> None:
+def install_problem_handlers(app: FastAPI, *, public_url: str) -> None:
+    """Answer every error in problem details, typed at the service's `public_url`."""
+
+    def typed(request: Request, kind: ProblemType, **extra: Any) -> JSONResponse:
+        return problem(request, kind.status, kind.title, kind.uri(public_url), **extra)
+
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
         errors = _field_errors(error)
-        return problem(
+        return typed(
             request,
-            422,
-            "Invalid input",
-            "/problems/invalid-input",
+            INVALID_INPUT,
             detail="; ".join(f"{e.field}: {e.reason}" for e in errors),
             errors=errors,
         )
@@ -107,11 +216,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Invalid)
     async def _invalid(request: Request, error: Invalid) -> JSONResponse:
         errors = [FieldError(field=error.field, reason=error.reason, rule=error.rule)]
-        return problem(
+        return typed(
             request,
-            422,
-            "Invalid input",
-            "/problems/invalid-input",
+            INVALID_INPUT,
             detail=f"{error.field}: {error.reason}",
             rule=error.rule,
             errors=errors,
@@ -119,47 +226,34 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Refused)
     async def _refused(request: Request, error: Refused) -> JSONResponse:
-        return problem(
-            request, 409, "Refused", "/problems/refused", detail=error.message, rule=error.rule
-        )
+        return typed(request, REFUSED, detail=error.message, rule=error.rule)
 
     @app.exception_handler(NotKnownYet)
     async def _not_known_yet(request: Request, error: NotKnownYet) -> JSONResponse:
         # A handler for the subclass wins over the one for `Refused` (Starlette walks the MRO).
-        response = problem(
-            request,
-            409,
-            "Not known yet",
-            "/problems/not-known-yet",
-            detail=error.message,
-            rule=error.rule,
-        )
+        response = typed(request, NOT_KNOWN_YET, detail=error.message, rule=error.rule)
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
 
     @app.exception_handler(NotFound)
     async def _not_found(request: Request, error: NotFound) -> JSONResponse:
-        return problem(request, 404, "Not found", "/problems/not-found", detail=str(error))
+        return typed(request, NOT_FOUND, detail=str(error))
 
     @app.exception_handler(VersionMismatch)
     async def _version_mismatch(request: Request, error: VersionMismatch) -> JSONResponse:
-        return problem(
-            request, 412, "Version mismatch", "/problems/version-mismatch", detail=str(error)
-        )
+        return typed(request, VERSION_MISMATCH, detail=str(error))
 
     @app.exception_handler(Rebuilding)
     async def _rebuilding(request: Request, error: Rebuilding) -> JSONResponse:
-        response = problem(request, 503, "Being rebuilt", "/problems/rebuilding", detail=str(error))
+        response = typed(request, REBUILDING, detail=str(error))
         response.headers["Retry-After"] = str(REBUILD_RETRY_AFTER_SECONDS)
         return response
 
     @app.exception_handler(ConcurrencyError)
     async def _conflict(request: Request, error: ConcurrencyError) -> JSONResponse:
-        return problem(
+        return typed(
             request,
-            409,
-            "Concurrent change",
-            "/problems/concurrent-change",
+            CONCURRENT_CHANGE,
             detail="the resource changed while the request was decided; retry",
             rule="concurrent-change",
         )
@@ -250,7 +344,7 @@ def rebuilding_response(view: str) -> dict[int | str, dict[str, Any]]:
         503: {
             "model": Problem,
             "description": f"{view[0].upper()}{view[1:]} is being rebuilt from its streams "
-            "(problem type `/problems/rebuilding`; the detail says how far): retry after "
+            f"(problem type `…{REBUILDING.path}`; the detail says how far): retry after "
             "`Retry-After` seconds. Never answered with a partly rebuilt view.",
             "headers": {
                 "Retry-After": {

@@ -37,7 +37,7 @@ VisitWriter = Annotated[Principal, Depends(require("admin", "staff", "trainer"))
 VisitId = Annotated[str, path_id("The visit's id")]
 
 NOT_KNOWN_YET: Final = f"""
-**Not known yet** (problem type `/problems/not-known-yet`, with a `Retry-After: \
+**Not known yet** (problem type `…/problems/not-known-yet`, with a `Retry-After: \
 {RETRY_AFTER_SECONDS}` header). The visits service learns enterprises, enrolments and \
 trainers from the enrolment service's events, which reach it a moment after they are recorded \
 there (usually well under a second; longer while NATS is down or the views are being rebuilt). \
@@ -62,7 +62,8 @@ def _conflict(description: str) -> dict[str, Any]:
         "description": description,
         "headers": {
             "Retry-After": {
-                "description": "Seconds to wait before retrying; only on `/problems/not-known-yet`",
+                "description": "Seconds to wait before retrying; only on "
+                "`…/problems/not-known-yet`",
                 "schema": {"type": "integer"},
             }
         },
@@ -71,7 +72,7 @@ def _conflict(description: str) -> dict[str, Any]:
 
 SCHEDULE_CONFLICTS = f"""A rule refused the visit; `rule` names it.
 
-**Final** (problem type `/problems/refused`): retrying changes nothing.
+**Final** (problem type `…/problems/refused`): retrying changes nothing.
 
 - `enterprise-withdrawn`: the enterprise has withdrawn from the programme.
 {NOT_KNOWN_YET}"""
@@ -85,7 +86,7 @@ last).
 for.
 - `enterprise-withdrawn`: `completed_on` is after the enterprise withdrew.
 - `concurrent-change`: the visit changed while the request was decided; retry.
-- `views-rebuilding-not-known-yet` (problem type `/problems/not-known-yet`, with `Retry-After`): \
+- `views-rebuilding-not-known-yet` (problem type `…/problems/not-known-yet`, with `Retry-After`): \
 the views are being rebuilt and may lack the enterprise's withdrawal; retry shortly.
 """
 

@@ -25,7 +25,7 @@ workshop, and the improvements found; `visit_scheduled`, `visit_completed` and
 
 Whether an enterprise is enrolled and not withdrawn, and whether a trainer is certified, is
 learnt from the enrolment service's events, a moment after they happen there. A visit that
-needs a fact not yet arrived is refused with `409` and problem type `/problems/not-known-yet`
+needs a fact not yet arrived is refused with `409` and problem type `…/problems/not-known-yet`
 and a `Retry-After` header: retry it. See `docs/visits.md`.
 """
 
