@@ -275,6 +275,9 @@ class Service:
     workdir: Path
     replicas: int
     label: str = ""
+    """Its name among replicas of the same service (`enrolment-a`), for its log."""
+    environment: dict[str, str] = field(default_factory=dict)
+    """Settings of the test's own (`SCORE_*`)."""
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
@@ -310,6 +313,7 @@ class Service:
             "SCORE_LOG_FORMAT": "json",
             "SCORE_LOG_LEVEL": "info",
             "PYTHONUNBUFFERED": "1",
+            **self.environment,
         }
         self.workdir.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as log:
@@ -451,7 +455,9 @@ async def enterprise_through_training(
 
 async def drive(base_urls: list[str], numbers: range, load: Load, *, concurrency: int = 6) -> None:
     """`numbers` enterprises through their training, `concurrency` at a time, spread over the
-    replicas at `base_urls` in turn."""
+    replicas at `base_urls` in turn. The list may change while the load runs (a replica killed
+    is taken out of it): each enterprise goes, all three steps, to a replica listed as it
+    begins."""
     queue: asyncio.Queue[int] = asyncio.Queue()
     for number in numbers:
         queue.put_nowait(number)
