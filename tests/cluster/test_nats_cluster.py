@@ -57,7 +57,10 @@ async def _kill_the_leader_and_bring_it_back(
     await eventually(lambda: trained(kill_at), within=300, what=f"{kill_at} trained")
     leader: str = (await broker.stream_info(ENROLMENT_STREAM))["cluster"]["leader"]
     kill(broker.node(leader))
+    acknowledged_at_kill = load.acknowledged
     await eventually(lambda: trained(restart_at), within=300, what=f"{restart_at} trained")
+    # The services went on answering while the leader was gone, and the load is not over.
+    assert load.acknowledged > acknowledged_at_kill and not driving.done()
     await asyncio.to_thread(broker.node(leader).start)
     return leader
 
