@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import os
 import signal
@@ -47,13 +48,17 @@ TRAINED = ParticipantsTrained.event_type()
 
 
 async def eventually(
-    probe: Callable[[], Awaitable[Any]], *, within: float, what: str = "the condition"
+    probe: Callable[[], Any], *, within: float, what: str = "the condition"
 ) -> Any:
-    """Poll `probe` until it returns something truthy; fail after `within` seconds."""
+    """Poll `probe` (a function or a coroutine function) until it gives something truthy; fail
+    after `within` seconds."""
     deadline = time.monotonic() + within
     while True:
         with contextlib.suppress(httpx.HTTPError, OSError):
-            if value := await probe():
+            value = probe()
+            if inspect.isawaitable(value):
+                value = await value
+            if value:
                 return value
         if time.monotonic() > deadline:
             pytest.fail(f"{what} not true within {within:g} s")

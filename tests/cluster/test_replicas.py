@@ -77,9 +77,12 @@ async def scenario(
                 service.start()
             await asyncio.gather(*(service.ready() for service in pair))
         await eventually(
-            lambda: asyncio.sleep(0, all(s.log_events("consumer.started") for s in indicators)),
+            lambda: all(
+                any(line.get("consumer") == DURABLE for line in s.log_events("consumer.started"))
+                for s in indicators
+            ),
             within=60,
-            what="both indicator replicas reading",
+            what=f"both indicator replicas reading {DURABLE}",
         )
 
         # The load, over both enrolment replicas.
@@ -118,7 +121,7 @@ async def scenario(
         await driving
         assert not load.refused, load.refused
         await eventually(
-            lambda: asyncio.sleep(0, bool(follower.log_events("relay.leader"))),
+            lambda: follower.log_events("relay.leader"),
             within=60,
             what="the surviving enrolment replica leading the relay",
         )
@@ -150,7 +153,8 @@ async def scenario(
 
         # One durable consumer for both indicator replicas.
         async with broker.operator() as client:
-            names = [c.name async for c in _consumers(client, ENROLMENT_STREAM)]
+            listed = await client.jetstream().consumers_info(ENROLMENT_STREAM)
+        names = [info.name for info in listed]
         assert names.count(DURABLE) == 1 and not [n for n in names if n.startswith(DURABLE + "-")]
 
         # The indicators count exactly what the store holds: nothing lost with the killed
@@ -179,12 +183,6 @@ async def scenario(
 
 async def _all_positive(readings: list[Awaitable[float]]) -> bool:
     return all(value > 0 for value in await asyncio.gather(*readings))
-
-
-async def _consumers(client: object, stream: str):  # type: ignore[no-untyped-def]
-    js = client.jetstream()  # type: ignore[attr-defined]
-    for info in await js.consumers_info(stream):
-        yield info
 
 
 @pytest.mark.timeout(420)
