@@ -9,6 +9,7 @@ import pytest
 
 from score_chassis.jetstream import NatsConnection, redacted, servers
 from score_cli.nats_server import NatsServer, free_port
+from score_testing.nats import AuthenticatedNats
 
 pytestmark = pytest.mark.nats
 
@@ -33,5 +34,25 @@ async def test_the_connection_takes_the_server_that_answers(nats_server: NatsSer
         assert connection.connected
         assert connection.client.connected_url is not None
         assert connection.client.connected_url.port == nats_server.port
+    finally:
+        await connection.close()
+
+
+async def test_the_credentials_of_the_first_server_log_in_to_the_others(
+    authenticated_nats: AuthenticatedNats,
+) -> None:
+    """`nats://user:password@n1,nats://n2`, as `score_cli` adds the operator's to a URL."""
+    password = authenticated_nats.passwords["enrolment"]
+    down = f"nats://enrolment:{password}@127.0.0.1:{free_port()}"
+    connection = NatsConnection(f"{down},{authenticated_nats.url()}", name="test-servers")
+    connection.start()
+    try:
+        async with asyncio.timeout(15):
+            await connection.ready.wait()
+        assert connection.user == "enrolment"
+        # As enrolment: its own stream's info is allowed (another user's would be refused).
+        await connection.jetstream.add_stream(
+            name="SCORE_ENROLMENT", subjects=["score.*.*.enrolment.>"]
+        )
     finally:
         await connection.close()

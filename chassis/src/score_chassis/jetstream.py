@@ -103,7 +103,8 @@ class NatsConnection:
 
     As `user` with `password` (or as the user of the URL's `user:password@`), or with a
     `.creds` file; a user's replies come to its own inbox prefix (`inbox_prefix`). The URL may
-    name several servers (`servers`): the client moves to another when the one it is on goes.
+    name several servers (`servers`): the client moves to another when the one it is on goes,
+    and logs in to each with the same credentials.
     """
 
     def __init__(
@@ -117,8 +118,13 @@ class NatsConnection:
     ) -> None:
         self.url = url
         self.name = name
-        named = (unquote(urlsplit(server).username or "") for server in servers(url))
-        self.user = user or next((name for name in named if name), None)
+        # The first server that carries `user:password@` speaks for the others: nats-py would
+        # otherwise log in to a node named without them as nobody.
+        carrying = next((p for p in map(urlsplit, servers(url)) if p.username), None)
+        self.user = user or (unquote(carrying.username or "") if carrying else None)
+        if password is None and carrying is not None and carrying.password is not None:
+            if unquote(carrying.username or "") == self.user:
+                password = unquote(carrying.password)
         self._password = password
         self._creds = creds
         self.ready = asyncio.Event()
