@@ -5,15 +5,20 @@ enrolment stream is killed with SIGKILL, the load goes on, and the node is start
 
 Afterwards, as a user would check it: every command the service acknowledged (2xx) is an
 event in its store and exactly once in the stream (read with plain nats-py), and the
-indicators count exactly the acknowledged facts — nothing lost, nothing counted twice.
+indicators count exactly the acknowledged facts — nothing lost, nothing counted twice. Then
+the broker loses the stream, and `score republish` re-drives it from the store, on three nodes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -40,6 +45,8 @@ pytestmark = [pytest.mark.nats, pytest.mark.postgres, pytest.mark.e2e]
 
 ENROLMENT_STREAM = "SCORE_ENROLMENT"
 NODES = 3
+DURABLE = "indicators-projection-enrolment"
+CONSUMED = "score_events_consumed_total"
 
 
 async def _kill_the_leader_and_bring_it_back(
@@ -157,10 +164,60 @@ async def scenario(
         assert enrolment.log_events("nats.disconnected") or enrolment.log_events(
             "relay.publish_failed"
         ), f"the enrolment service never noticed {killed} go"
+
+        await _the_lost_stream_re_driven_from_the_store(
+            broker, enrolment, indicators, stored, counted
+        )
     finally:
         for service in reversed(services):
             service.stop()
         stop_broker(broker)
+
+
+async def _the_lost_stream_re_driven_from_the_store(
+    broker: Broker,
+    enrolment: Service,
+    indicators: Service,
+    stored: list[tuple[str, str, str]],
+    counted: Callable[[], Awaitable[dict[str, int] | None]],
+) -> None:
+    """The broker loses the enrolment stream; `score republish` makes it again on the three
+    nodes from the store, each event once, and the indicators, reading it again from its first
+    message, count nothing twice."""
+    async with broker.operator() as client:
+        await client.jetstream().delete_stream(ENROLMENT_STREAM)
+    before = await indicators.metric(CONSUMED, consumer=DURABLE, outcome="duplicate")
+    code, said = await asyncio.to_thread(
+        _score,
+        "republish", "enrolment", "--from", "1", "--replicas", str(NODES), "--json",
+        "--database-url", enrolment.database_url,
+        "--nats-url", broker.url, "--data-dir", str(broker.data_dir),
+    )  # fmt: skip
+    assert code == 0
+    assert (said["count"], said["added"]) == (len(stored), len(stored))
+    info = await wait_for_stream_quorum(broker, ENROLMENT_STREAM, NODES)
+    assert info["config"]["num_replicas"] == NODES
+    assert await broker.ids_in(ENROLMENT_STREAM) == [event_id for event_id, _, _ in stored]
+
+    async def read_again() -> bool:
+        now = await indicators.metric(CONSUMED, consumer=DURABLE, outcome="duplicate")
+        return now - before >= len(stored)
+
+    await eventually(read_again, within=120, what="the indicators reading the stream again")
+    assert await counted() is not None, "the indicators counted a re-driven event twice"
+
+
+def _score(*argv: str) -> tuple[int, Any]:
+    """`score …` run as its own process (its stdout, JSON, parsed), as an operator runs it."""
+    done = subprocess.run(
+        [sys.executable, "-m", "score_cli.main", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.returncode, json.loads(done.stdout)
 
 
 @pytest.mark.timeout(420)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -71,6 +72,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument("--database-url", help="default: the service's SQLite file in the data dir")
     parser.add_argument("--nats-url", help="default: the running `score up` of the data dir")
     parser.add_argument(
+        "--replicas",
+        type=_replicas,
+        default=None,
+        help="the nodes a missing stream is made on: 3 on a cluster (default: "
+        "$SCORE_STREAM_REPLICAS, else 1); an existing stream is left as it is",
+    )
+    parser.add_argument(
         "--json", action="store_true", help="the outcome as JSON (count, positions, new)"
     )
     parser.set_defaults(handler=run)
@@ -83,9 +91,22 @@ def _position(text: str) -> int:
     return position
 
 
+def _replicas(text: str) -> int:
+    replicas = int(text)
+    if not 1 <= replicas <= 5:
+        raise argparse.ArgumentTypeError("a stream has 1 to 5 replicas")
+    return replicas
+
+
 def run(args: argparse.Namespace) -> int:
     if args.last is not None and args.last < args.first:
         print(f"score republish: --to {args.last} is before --from {args.first}", file=sys.stderr)
+        return 2
+    try:
+        # As the services read it, so that a deploy's environment makes the stream they would.
+        replicas = args.replicas or _replicas(os.environ.get("SCORE_STREAM_REPLICAS") or "1")
+    except (ValueError, argparse.ArgumentTypeError):
+        print("score republish: SCORE_STREAM_REPLICAS is not a number from 1 to 5", file=sys.stderr)
         return 2
     database = args.database_url or database_url(args.data_dir, args.service)
     url = nats_url(args.nats_url, args.data_dir, command="republish")
@@ -93,7 +114,15 @@ def run(args: argparse.Namespace) -> int:
         return 2
     bar = ProgressBar(sys.stderr, f"Republishing {args.service}")
     done = asyncio.run(
-        _republish(args.service, database, url, first=args.first, last=args.last, bar=bar)
+        _republish(
+            args.service,
+            database,
+            url,
+            first=args.first,
+            last=args.last,
+            replicas=replicas,
+            bar=bar,
+        )
     )
     bar.finish()
     stream = STREAMS[args.service].name
@@ -125,6 +154,7 @@ async def _republish(
     *,
     first: int = 1,
     last: int | None = None,
+    replicas: int = 1,
     bar: ProgressBar | None = None,
 ) -> Republished:
     database = Database(database_url)
@@ -133,7 +163,9 @@ async def _republish(
     try:
         async with asyncio.timeout(10):
             await nats.ready.wait()
-        await ensure_stream(nats.jetstream, STREAMS[service], update_existing=False)
+        await ensure_stream(
+            nats.jetstream, STREAMS[service], replicas=replicas, update_existing=False
+        )
         in_range = events.c.position >= first
         if last is not None:
             in_range &= events.c.position <= last
