@@ -116,8 +116,8 @@ class Broker:
         return info
 
     async def provision(self, *contexts: str, replicas: int) -> None:
-        """Create the streams, as their producers would, so that a consumer of a context that
-        runs no producer in the scenario (visits) finds its stream."""
+        """Create the streams of `contexts`, as their producers would: a scenario that runs a
+        consumer of a context but not its producer (visits) needs its stream there."""
         async with self.operator() as client:
             for context in contexts:
                 await ensure_stream(client.jetstream(), STREAMS[context], replicas=replicas)
