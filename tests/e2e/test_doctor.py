@@ -36,7 +36,7 @@ def test_a_running_system_is_found_well(system: System) -> None:
 def test_a_folder_where_nothing_runs_fails(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run(argparse.Namespace(data_dir=tmp_path)) == 1
+    assert run(argparse.Namespace(data_dir=tmp_path, json=False)) == 1
     assert "nothing is running" in capsys.readouterr().out
 
 

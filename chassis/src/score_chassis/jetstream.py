@@ -78,21 +78,33 @@ def inbox_prefix(user: str) -> str:
     return f"_INBOX_{user}"
 
 
+def servers(url: str) -> list[str]:
+    """The servers of a NATS URL: one, or a cluster's nodes separated by commas
+    (`nats://n1:4222,nats://n2:4222`), the form the NATS tools take. A client given several
+    tries the next when one is down, at its first connection as at a reconnection, rather
+    than waiting for the one it was told of."""
+    return [server.strip() for server in url.split(",") if server.strip()]
+
+
 def redacted(url: str) -> str:
-    """The URL without the password it may carry, for logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return urlunsplit(
-        parts._replace(netloc=f"{parts.username}:***@{parts.netloc.rpartition('@')[2]}")
-    )
+    """The URL (each server of it) without the password it may carry, for logs."""
+    shown = []
+    for server in servers(url):
+        parts = urlsplit(server)
+        if parts.password is not None:
+            netloc = f"{parts.username}:***@{parts.netloc.rpartition('@')[2]}"
+            server = urlunsplit(parts._replace(netloc=netloc))
+        shown.append(server)
+    return ",".join(shown)
 
 
 class NatsConnection:
     """Connects in the background and reconnects forever; `ready` is set while connected.
 
     As `user` with `password` (or as the user of the URL's `user:password@`), or with a
-    `.creds` file; a user's replies come to its own inbox prefix (`inbox_prefix`).
+    `.creds` file; a user's replies come to its own inbox prefix (`inbox_prefix`). The URL may
+    name several servers (`servers`): the client moves to another when the one it is on goes,
+    and logs in to each with the same credentials.
     """
 
     def __init__(
@@ -106,7 +118,13 @@ class NatsConnection:
     ) -> None:
         self.url = url
         self.name = name
-        self.user = user or unquote(urlsplit(url).username or "") or None
+        # The first server that carries `user:password@` speaks for the others: nats-py would
+        # otherwise log in to a node named without them as nobody.
+        carrying = next((p for p in map(urlsplit, servers(url)) if p.username), None)
+        self.user = user or (unquote(carrying.username or "") if carrying else None)
+        if password is None and carrying is not None and carrying.password is not None:
+            if unquote(carrying.username or "") == self.user:
+                password = unquote(carrying.password)
         self._password = password
         self._creds = creds
         self.ready = asyncio.Event()
@@ -148,7 +166,7 @@ class NatsConnection:
                 credentials["inbox_prefix"] = inbox_prefix(self.user)
             try:
                 self._client = await nats.connect(
-                    self.url,
+                    servers(self.url),
                     name=self.name,
                     **credentials,
                     connect_timeout=2,

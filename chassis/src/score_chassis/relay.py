@@ -613,13 +613,20 @@ class OutboxRelay:
             )
         return forgotten
 
-    async def republish(self, *, after: int = 0, until: int | None = None) -> int:
+    async def republish(
+        self,
+        *,
+        after: int = 0,
+        until: int | None = None,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> int:
         """Re-drive a range of the store to JetStream (events with after < position ≤ until).
 
         Events their stream still holds are not sent again: JetStream would drop a copy within
         its duplicate window but keep one after it. The relay first reads the ids each stream
         holds from the range's earliest event on (less `_CLOCK_SKEW`). Returns how many events
         of the range their streams hold now, sent or found there; consumers drop copies anyway.
+        `on_progress` is told that count after each batch (an operator's progress bar).
         """
         earliest = await self._earliest(after, until)
         if earliest is None:
@@ -641,6 +648,8 @@ class OutboxRelay:
                     await self._publish(event, subject)
                 count += 1
             after = batch[-1].position
+            if on_progress is not None:
+                on_progress(count)
 
     async def _earliest(self, after: int, until: int | None) -> dt.datetime | None:
         query = sa.select(sa.func.min(events.c.occurred_at)).where(events.c.position > after)

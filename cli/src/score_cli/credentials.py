@@ -64,6 +64,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     revoke = actions.add_parser("revoke", help="remove a reader; its connections are closed")
     revoke.add_argument("name")
     revoke.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    revoke.add_argument("--json", action="store_true", help="the reader revoked, as JSON")
     revoke.set_defaults(handler=run_revoke)
 
 
@@ -100,7 +101,11 @@ def run_create(args: argparse.Namespace) -> int:
             return 2
         reloaded = broker_config.reload(args.data_dir)
         if not reloaded:
-            print("(no broker is running here: the reader can connect from the next `score up`)")
+            # On stderr: stdout is the reader's credentials alone, which `--json` makes JSON.
+            print(
+                "(no broker is running here: the reader can connect from the next `score up`)",
+                file=sys.stderr,
+            )
     _print_reader(reader, url, as_json=args.json)
     return 0
 
@@ -156,6 +161,9 @@ def run_revoke(args: argparse.Namespace) -> int:
     if not broker_config.remove_reader(args.data_dir, name):
         print(f"score credentials: no reader named {name}", file=sys.stderr)
         return 1
-    broker_config.reload(args.data_dir)
+    reloaded = broker_config.reload(args.data_dir)
+    if args.json:
+        print(json.dumps({"revoked": name, "server_reloaded": reloaded}))
+        return 0
     print(f"revoked {name}")
     return 0

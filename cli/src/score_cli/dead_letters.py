@@ -84,6 +84,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "discard", parents=[common], help="delete dead letters for good, by id"
     )
     discarding.add_argument("ids", nargs="+", type=int, metavar="ID", help="as listed")
+    discarding.add_argument("--json", action="store_true", help="JSON for scripts")
     discarding.set_defaults(handler=run_discard)
 
 
@@ -316,17 +317,25 @@ def run_discard(args: argparse.Namespace) -> int:
     except Unusable as error:
         return _say_unusable(error)
     code = OK
+    outcomes: list[dict[str, Any]] = []
     try:
         with client_for(url, token) as client:
             for letter_id in args.ids:
                 response = client.delete(f"/v1/ops/dead-letters/{letter_id}")
                 if refused := _refused_token(name, response):
                     raise refused
+                outcome = {"service": name, "id": letter_id, "discarded": response.is_success}
                 if response.is_success:
-                    print(f"{name} {letter_id}: discarded")
+                    if not args.json:
+                        print(f"{name} {letter_id}: discarded")
                 else:
-                    print(f"{name} {letter_id}: {_detail(response)}", file=sys.stderr)
+                    outcome["error"] = _detail(response)
+                    if not args.json:
+                        print(f"{name} {letter_id}: {outcome['error']}", file=sys.stderr)
                     code = FAILED
+                outcomes.append(outcome)
     except (Unusable, httpx.HTTPError) as error:
         return _say_unusable(_unanswered(name, url, error))
+    if args.json:
+        print(json.dumps(outcomes, indent=2))
     return code

@@ -3,7 +3,9 @@
 It asks what an operator would: is every service up and ready, has `score up` had to restart
 anything or given up on it, is NATS reachable, does each context's stream hold what its
 producer's store published, is anything waiting in an outbox or behind in a consumer, and has
-anything been dead-lettered. A finding that needs the operator says what to run.
+anything been dead-lettered. A finding that needs the operator says what to run. `--json`
+prints the same findings for a script (a monitoring probe, a deploy's check), with the same
+exit code.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import json
 import shlex
 from pathlib import Path
 from typing import Any
@@ -33,18 +36,28 @@ Finding = tuple[str, str]
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("doctor", help="check the running system of a data folder")
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help='{"healthy": …, "findings": [{"level": "ok|warn|FAIL", "message": …}]}',
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     running = running_system(args.data_dir)
     if running is None:
-        print(f"{FAIL:<4}  nothing is running in {args.data_dir} (start `score up`)")
-        return 1
-    findings = diagnose(running, data_dir=args.data_dir)
-    for level, message in findings:
-        print(f"{level:<4}  {message}")
-    return 1 if any(level == FAIL for level, _ in findings) else 0
+        findings = [(FAIL, f"nothing is running in {args.data_dir} (start `score up`)")]
+    else:
+        findings = diagnose(running, data_dir=args.data_dir)
+    healthy = not any(level == FAIL for level, _ in findings)
+    if args.json:
+        listed = [{"level": level, "message": message} for level, message in findings]
+        print(json.dumps({"healthy": healthy, "findings": listed}, indent=2))
+    else:
+        for level, message in findings:
+            print(f"{level:<4}  {message}")
+    return 0 if healthy else 1
 
 
 def diagnose(running: dict[str, Any], *, data_dir: Path = DEFAULT_DATA_DIR) -> list[Finding]:

@@ -2,6 +2,9 @@
 
 Each command lives in its own module, which adds its parser with `register(commands)` and
 sets `handler`, a function from the parsed arguments to the exit code.
+
+What the chassis logs while a command runs (its NATS connection, say) goes to stderr, as a
+service's does: stdout is the command's answer alone, which `--json` makes one JSON document.
 """
 
 from __future__ import annotations
@@ -11,6 +14,9 @@ import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import version
 
+import structlog
+
+from score_chassis.logs import configure_logging
 from score_cli import (
     credentials,
     dead_letters,
@@ -53,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not structlog.is_configured():  # in a process of its own; a test's may have been
+        configure_logging("score", level="info", fmt="auto")
     handler: Callable[[argparse.Namespace], int] = args.handler
     return handler(args)
 

@@ -3,6 +3,7 @@
 The service does the work — it owns its database and its consumer — and this command asks it
 to, over its admin-only operations endpoint, then follows its progress with a bar. Views are
 rebuilt by the service that serves them, so there is no moment when two processes write them.
+The bar is drawn on stderr when it is a terminal; `--json` prints the outcome on stdout.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,6 +159,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default=600.0,
         help="seconds to follow the rebuild before giving up (default: %(default)s)",
     )
+    parser.add_argument(
+        "--json", action="store_true", help="the outcome as JSON (the view, events read, …)"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -189,6 +194,11 @@ def run(args: argparse.Namespace) -> int:
     except httpx.HTTPError as error:
         print(f"\nscore replay: {url} did not answer: {error}", file=sys.stderr)
         return 1
+    if args.json:
+        # The service's last report (its `view`, `state`, …) and the events read.
+        outcome = {"service": target.service, **progress}
+        print(json.dumps(outcome, indent=2))
+        return 0
     print(f"Rebuilt {target.description}: {progress['events']} events read.")
     return 0
 

@@ -4,15 +4,19 @@ For a stream that was lost or damaged: JetStream drops what it still remembers b
 `Nats-Msg-Id`, consumers drop the rest by their inbox, so re-driving too much is harmless,
 and re-driving too little loses events for good (a replay rebuilds a view from the stream).
 So the range names the first and the last position re-driven, both included, and `--from 1`,
-the default, is the whole store.
+the default, is the whole store. A bar counts the events on stderr when it is a terminal;
+`--json` prints the outcome on stdout.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -24,6 +28,7 @@ from score_chassis.settings import base_url_of
 from score_chassis.tables import events
 from score_cli.datadir import database_url, nats_url
 from score_cli.nats_server import LOOPBACK
+from score_cli.replay import ProgressBar
 from score_cli.up import DEFAULT_DATA_DIR, DEFAULT_PORT_BASE, SERVICES
 from score_contracts.subjects import STREAMS
 
@@ -67,6 +72,16 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     parser.add_argument("--database-url", help="default: the service's SQLite file in the data dir")
     parser.add_argument("--nats-url", help="default: the running `score up` of the data dir")
+    parser.add_argument(
+        "--replicas",
+        type=_replicas,
+        default=None,
+        help="the nodes a missing stream is made on: 3 on a cluster (default: "
+        "$SCORE_STREAM_REPLICAS, else 1); an existing stream is left as it is",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="the outcome as JSON (count, positions, new)"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -77,16 +92,44 @@ def _position(text: str) -> int:
     return position
 
 
+def _replicas(text: str) -> int:
+    replicas = int(text)
+    if not 1 <= replicas <= 5:
+        raise argparse.ArgumentTypeError("a stream has 1 to 5 replicas")
+    return replicas
+
+
 def run(args: argparse.Namespace) -> int:
     if args.last is not None and args.last < args.first:
         print(f"score republish: --to {args.last} is before --from {args.first}", file=sys.stderr)
+        return 2
+    try:
+        # As the services read it, so that a deploy's environment makes the stream they would.
+        replicas = args.replicas or _replicas(os.environ.get("SCORE_STREAM_REPLICAS") or "1")
+    except (ValueError, argparse.ArgumentTypeError):
+        print("score republish: SCORE_STREAM_REPLICAS is not a number from 1 to 5", file=sys.stderr)
         return 2
     database = args.database_url or database_url(args.data_dir, args.service)
     url = nats_url(args.nats_url, args.data_dir, command="republish")
     if url is None:
         return 2
-    done = asyncio.run(_republish(args.service, database, url, first=args.first, last=args.last))
+    bar = ProgressBar(sys.stderr, f"Republishing {args.service}")
+    done = asyncio.run(
+        _republish(
+            args.service,
+            database,
+            url,
+            first=args.first,
+            last=args.last,
+            replicas=replicas,
+            bar=bar,
+        )
+    )
+    bar.finish()
     stream = STREAMS[args.service].name
+    if args.json:
+        print(json.dumps({"service": args.service, "stream": stream, **asdict(done)}, indent=2))
+        return 0
     if done.count == 0:
         print(f"no events of {args.service} in that range: nothing republished to {stream}")
     else:
@@ -106,7 +149,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _republish(
-    service: str, database_url: str, nats_url: str, *, first: int = 1, last: int | None = None
+    service: str,
+    database_url: str,
+    nats_url: str,
+    *,
+    first: int = 1,
+    last: int | None = None,
+    replicas: int = 1,
+    bar: ProgressBar | None = None,
 ) -> Republished:
     database = Database(database_url)
     nats = NatsConnection(nats_url, name="score-republish")
@@ -114,7 +164,9 @@ async def _republish(
     try:
         async with asyncio.timeout(10):
             await nats.ready.wait()
-        await ensure_stream(nats.jetstream, STREAMS[service], update_existing=False)
+        await ensure_stream(
+            nats.jetstream, STREAMS[service], replicas=replicas, update_existing=False
+        )
         in_range = events.c.position >= first
         if last is not None:
             in_range &= events.c.position <= last
@@ -133,7 +185,14 @@ async def _republish(
         # The address `score up` serves the service's schemas at, for `dataschema`.
         port = next(s.port(DEFAULT_PORT_BASE) for s in SERVICES if s.name == service)
         relay = OutboxRelay(database, nats, base_url=base_url_of(LOOPBACK, port))
-        count = await relay.republish(after=first - 1, until=highest)
+        progress: Callable[[int], None] | None = None
+        if bar is not None:
+            total = highest - lowest + 1  # positions, an upper bound of the events re-driven
+
+            def progress(done: int) -> None:
+                bar.show(done, max(total, done))
+
+        count = await relay.republish(after=first - 1, until=highest, on_progress=progress)
         return Republished(count, lowest, highest, await _messages(nats, service) - held)
     finally:
         await nats.close()
