@@ -104,3 +104,51 @@ async def test_kept_answers_are_bounded() -> None:
         await kept.get(conn, key, lambda key=key: compute(key))  # type: ignore[misc]
     # 1 is used again before 3 comes, so 2 goes: the least recently used.
     assert computed == [1, 2, 3, 2]
+
+
+async def test_readers_asking_at_once_share_one_computation_and_a_failed_one_is_not_shared(
+    database: Database,
+) -> None:
+    async with database.engine.begin() as conn:
+        await conn.run_sync(FACTS.metadata.create_all)
+        await conn.execute(FACTS.insert(), [{"id": i} for i in range(5)])
+    kept: Kept[str, int] = Kept(VIEW)
+    computed = 0
+    release = asyncio.Event()
+
+    async def count() -> int:
+        async with reading(database, VIEW) as conn:
+
+            async def counting() -> int:
+                nonlocal computed
+                computed += 1
+                this = computed
+                await release.wait()
+                if this == 1:
+                    raise RuntimeError("the database went away")
+                found = await conn.execute(sa.select(sa.func.count()).select_from(FACTS))
+                return int(found.scalar_one())
+
+            return await kept.get(conn, "all", counting)
+
+    # The first computation fails: the one waiting for it computes for itself.
+    first = asyncio.create_task(count())
+    await asyncio.sleep(0.1)  # at its computation, waiting for `release`
+    second = asyncio.create_task(count())
+    await asyncio.sleep(0.2)
+    assert computed == 1
+    release.set()
+    with pytest.raises(RuntimeError):
+        await first
+    assert await second == 5
+    assert computed == 2
+    # Then many at once, after the view moved: one computation for them all.
+    release.clear()
+    async with database.transaction() as conn:
+        await conn.execute(FACTS.insert(), [{"id": 5}])
+        await moved(conn, VIEW, ["c"])
+    readers = [asyncio.create_task(count()) for _ in range(10)]
+    await asyncio.sleep(0.2)
+    release.set()
+    assert await asyncio.gather(*readers) == [6] * 10
+    assert computed == 3

@@ -24,6 +24,7 @@ computed then is still exact: `Kept` keeps such answers.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 from collections import OrderedDict
@@ -201,13 +202,16 @@ class Kept(Generic[K, V]):
     from: asked again while the view is the same, the answer is the one kept, and exact.
 
     Only reads whose answer depends on the view alone (not on the time, say) can be kept.
-    The answers are shared: callers must not change them.
+    The answers are shared: callers must not change them. Callers asking for one key at one
+    version while it is being computed wait for that computation rather than make their own:
+    after each move of the view, every reader of the dashboard asks at once.
     """
 
     def __init__(self, view: View, *, size: int = 256) -> None:
         self.view = view
         self.size = size
         self._kept: OrderedDict[K, tuple[Version, V]] = OrderedDict()
+        self._computing: dict[K, tuple[Version, asyncio.Future[V]]] = {}
 
     async def get(self, conn: AsyncConnection, key: K, compute: Callable[[], Awaitable[V]]) -> V:
         """The answer for `key`, computed by `compute` in `conn`'s transaction unless it is
@@ -218,7 +222,23 @@ class Kept(Generic[K, V]):
         if kept is not None and kept[0] == version:
             self._kept.move_to_end(key)
             return kept[1]
-        answer = await compute()
+        computing = self._computing.get(key)
+        if computing is not None and computing[0] == version:
+            await asyncio.wait([computing[1]])  # its failure is its caller's: then compute
+            if not computing[1].cancelled() and computing[1].exception() is None:
+                return computing[1].result()
+        future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
+        self._computing[key] = (version, future)
+        try:
+            answer = await compute()
+        except BaseException:
+            future.cancel()
+            raise
+        else:
+            future.set_result(answer)
+        finally:
+            if self._computing.get(key, (None, None))[1] is future:
+                del self._computing[key]
         self._kept[key] = (version, answer)
         self._kept.move_to_end(key)
         while len(self._kept) > self.size:
