@@ -70,49 +70,6 @@ async def test_a_writer_waits_for_another_process_without_stopping_the_loop(
     assert ticks >= 20
 
 
-async def test_a_read_off_the_loop_leaves_the_loop_free_sees_one_moment_and_writes_nothing(
-    tmp_path: Path,
-) -> None:
-    # A look over every scope of a projection takes the loop for as long as SQLite counts.
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
-    async with database.transaction() as conn:
-        await conn.execute(sa.text("CREATE TABLE t (x INTEGER)"))
-        await conn.execute(sa.text("INSERT INTO t VALUES (1)"))
-    ticks = 0
-
-    async def tick() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    ticker = asyncio.create_task(tick())
-    long_count = sa.text(
-        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000) "
-        "SELECT count(*) FROM n"
-    )
-    try:
-        async with database.transaction(write=False, snapshot=True, off_loop=True) as conn:
-            assert (await conn.execute(sa.text("SELECT count(*) FROM t"))).scalar_one() == 1
-            async with database.transaction() as writer:  # committed between two reads
-                await writer.execute(sa.text("INSERT INTO t VALUES (2)"))
-            started, ticked = time.monotonic(), ticks
-            assert (await conn.execute(long_count)).scalar_one() == 3_000_000
-            took, ticked = time.monotonic() - started, ticks - ticked
-            assert (await conn.execute(sa.text("SELECT count(*) FROM t"))).scalar_one() == 1
-            with pytest.raises(DBAPIError, match="readonly"):
-                await conn.execute(sa.text("INSERT INTO t VALUES (3)"))
-        with pytest.raises(ValueError, match="only reads"):
-            async with database.transaction(off_loop=True):
-                pass
-    finally:
-        ticker.cancel()
-        await database.dispose()
-    # The loop ticked all along the count (on the loop it would not have ticked at all).
-    assert took > 0.1
-    assert ticked >= took / 0.01 / 3
-
-
 def _event_row(event_id: str, stream_id: str = "enterprise/1") -> dict[str, object]:
     return {
         "event_id": event_id,

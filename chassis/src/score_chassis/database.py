@@ -8,11 +8,6 @@ SQLite's statements run on the event loop, at once (ADR 016). A statement on a l
 tens of microseconds; handing each to a worker thread and back, as aiosqlite does, costs more
 than the statement, and under load each hand-over waits for the interpreter lock, so that a
 write transaction of a few statements held SQLite's lock for tens of milliseconds.
-
-A read that counts over a whole view is the other way round: its statement takes
-milliseconds, all of them the event loop's, when run there. Such a read asks for `off_loop`:
-on SQLite it runs on a connection of aiosqlite's own, whose statements run on its thread,
-and sqlite3 lets go of the interpreter lock while SQLite works, so the loop goes on serving.
 """
 
 from __future__ import annotations
@@ -60,17 +55,12 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **options)
         self._writer = asyncio.Lock()
         self._writing: AsyncConnection | None = None
-        self._off_loop: AsyncEngine | None = None
         if self.is_sqlite:
             _take_over_sqlite_transactions(self.engine)
-        if self.is_sqlite and parsed.database not in (None, "", ":memory:"):
-            # (A database in memory is the connection's own: its reads stay on the loop.)
-            self._off_loop = create_async_engine(url, hide_parameters=True)
-            _read_only_sqlite(self._off_loop)
 
     @asynccontextmanager
     async def transaction(
-        self, *, write: bool = True, snapshot: bool = False, off_loop: bool = False
+        self, *, write: bool = True, snapshot: bool = False
     ) -> AsyncIterator[AsyncConnection]:
         """A connection inside one transaction, committed on success, rolled back on error.
 
@@ -78,16 +68,7 @@ class Database:
         complete, then the view). SQLite's transactions always do; PostgreSQL's default, READ
         COMMITTED, lets each statement see what committed since, so such a read runs at
         REPEATABLE READ there (read-only, it never fails to serialise).
-
-        `off_loop`: a read of long statements (counts over a view), run on SQLite off the
-        event loop; it may not write. PostgreSQL's statements never run on the loop.
         """
-        if off_loop and self._off_loop is not None:
-            if write:
-                raise ValueError("a transaction off the loop only reads")
-            async with self._off_loop.connect() as conn, conn.begin():
-                yield conn
-            return
         if not (self.is_sqlite and write):
             async with self.engine.connect() as conn:
                 if self.is_sqlite:  # a reader takes no lock
@@ -133,8 +114,6 @@ class Database:
         if self._writing is not None:
             await self._writing.close()
             self._writing = None
-        if self._off_loop is not None:
-            await self._off_loop.dispose()
         await self.engine.dispose()
 
 
@@ -220,23 +199,6 @@ def _inline_sqlite(url: URL) -> Callable[[], _InlineConnection]:
     kwargs["check_same_thread"] = False
     connector = partial(sqlite3.connect, *args, **kwargs)
     return lambda: _InlineConnection(connector, iter_chunk_size=64)
-
-
-def _read_only_sqlite(engine: AsyncEngine) -> None:
-    # The connections of reads off the loop: aiosqlite's as it is, its statements on its
-    # thread, where SQLite's busy handler may wait without holding up the loop.
-    @event.listens_for(engine.sync_engine, "connect")
-    def _connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None  # BEGIN is ours, as on the loop's connections
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA query_only=ON")
-        cursor.execute("PRAGMA busy_timeout=5000")
-        cursor.close()
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _begin(conn: Any) -> None:
-        # Deferred: a read takes no lock; in WAL mode its first statement fixes its snapshot.
-        conn.exec_driver_sql("BEGIN")
 
 
 async def _begin_when_unlocked(conn: AsyncConnection) -> AsyncTransaction:

@@ -120,6 +120,9 @@ async def crossings(
         for region in scopes:
             values = await figures(conn, Scope(country=country, region=region))
             found.extend(_crossed(milestone, region, values))
+            # Each count runs on the event loop (SQLite's calls do, ADR 016): let requests and
+            # the consumers in between counts, not only after them all.
+            await asyncio.sleep(0)
     return found
 
 
@@ -243,8 +246,7 @@ class MilestoneWatch:
         """One look: the milestones newly reached (recorded and announced)."""
         if not self.programme.milestones:
             return []
-        # Off the loop: a look counts every scope, and requests and consumers go on meanwhile.
-        async with self.database.transaction(write=False, snapshot=True, off_loop=True) as conn:
+        async with self.database.transaction(write=False, snapshot=True) as conn:
             if await under_way(conn, PROJECTION) is not None:
                 return []  # a part-built projection's figures are not the programme's
             version = await version_of(conn, PROJECTION)
