@@ -27,9 +27,12 @@ from score_contracts.events import (
     TrainerRegistered,
 )
 from score_contracts.examples import example, example_envelope
+from score_contracts.reference import REGIONS
 from score_contracts.subjects import STREAMS
+from score_indicators.indicators import Scope, Value
 from score_indicators.main import build_app
-from score_indicators.milestones import MilestoneWatch, Reached
+from score_indicators.milestones import MilestoneWatch, Reached, crossings
+from score_indicators.programme import Milestone, Programme
 from score_indicators.settings import IndicatorsSettings
 from score_testing.service import TEST_SECRET, bearer, serving
 from score_testing.streams import publish_envelopes, wait_for
@@ -240,3 +243,40 @@ async def _outbox_empty(database: Database) -> bool:
     async with database.transaction(write=False) as conn:
         left = (await conn.execute(sa.select(sa.func.count()).select_from(outbox))).scalar_one()
     return int(left) == 0
+
+
+async def test_a_look_counts_each_scope_once_and_not_where_every_threshold_is_announced() -> None:
+    """A look counts every scope a milestone may still cross in: once, however many
+    milestones look at it, and not at all where all its thresholds are announced."""
+    programme = Programme(
+        milestones=[
+            Milestone(
+                id="first",
+                title="1",
+                indicator="enterprises_trained",
+                scope="regions",
+                at=(Decimal(1),),
+            ),
+            Milestone(id="tens", title="10", indicator="enterprises_trained", every=Decimal(10)),
+            Milestone(id="women", title="40", indicator="women_share_trainers", at=(Decimal(40),)),
+        ]
+    )
+    counted: list[Scope] = []
+
+    async def figures(_conn: Any, scope: Scope) -> dict[str, Value]:
+        counted.append(scope)
+        return {"enterprises_trained": 12, "women_share_trainers": 50.0}
+
+    found = await crossings(None, programme, "bo", figures)  # type: ignore[arg-type]
+    regions = REGIONS["bo"]
+    assert sorted(counted, key=str) == sorted(
+        [Scope(country="bo", region=None), *(Scope(country="bo", region=r) for r in regions)],
+        key=str,
+    )
+    assert len(found) == len(regions) + 1 + 1  # each region's first, 10, and 40 %
+    counted.clear()
+    announced = {reached.milestone_id for reached in found}
+    again = await crossings(None, programme, "bo", figures, announced=announced)  # type: ignore[arg-type]
+    # Only "every 10" can still be crossed: the national scope alone is counted.
+    assert counted == [Scope(country="bo", region=None)]
+    assert {r.milestone_id for r in again} <= announced

@@ -27,7 +27,7 @@ import contextlib
 import datetime as dt
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Set
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -43,7 +43,7 @@ from score_contracts.events import MilestoneReached
 from score_contracts.reference import NATIONAL, REGIONS
 from score_contracts.subjects import subject_for
 from score_indicators.indicators import Scope, Value, compute
-from score_indicators.programme import Milestone, Programme
+from score_indicators.programme import Milestone, Phase, Programme
 from score_indicators.projection import PROJECTION
 from score_indicators.targets import targets_of
 
@@ -87,22 +87,39 @@ class Reached:
 
     @property
     def milestone_id(self) -> str:
-        threshold = format(self.threshold.normalize(), "f")
-        name = f"{self.milestone}/{self.scope}/{threshold}/{self.phase or ''}"
-        return str(uuid.uuid5(_IDS, name))
+        return milestone_id(self.milestone, self.scope, self.threshold, self.phase)
+
+
+def milestone_id(milestone: str, scope: str, threshold: Decimal, phase: str | None = None) -> str:
+    """The id of a milestone's threshold in a scope (and a phase, for a target met)."""
+    name = f"{milestone}/{scope}/{format(threshold.normalize(), 'f')}/{phase or ''}"
+    return str(uuid.uuid5(_IDS, name))
 
 
 Figures = Callable[[AsyncConnection, Scope], Awaitable[dict[str, Value]]]
 
 
 async def crossings(
-    conn: AsyncConnection, programme: Programme, country: str, figures: Figures = compute
+    conn: AsyncConnection,
+    programme: Programme,
+    country: str,
+    figures: Figures = compute,
+    *,
+    announced: Set[str] = frozenset(),
 ) -> list[Reached]:
-    """Every threshold of the programme's milestones that the projection's figures reach."""
+    """Every threshold of the programme's milestones that the projection's figures reach.
+
+    Nothing is counted that could only find thresholds `announced` already (by milestone id):
+    a phase whose every target was met, a region past a milestone's last threshold. Each scope
+    is counted once, however many milestones look at it.
+    """
     found: list[Reached] = []
+    counted: dict[Scope, dict[str, Value]] = {}
     for milestone in programme.milestones:
         if milestone.targets is not None:
             for phase in programme.phases_of(milestone):
+                if _all_met(milestone, phase, announced):
+                    continue
                 for target in await targets_of(conn, phase):
                     if target.met and target.actual is not None:
                         found.append(
@@ -118,12 +135,31 @@ async def crossings(
             continue
         scopes = REGIONS[country] if milestone.scope == "regions" else (None,)
         for region in scopes:
-            values = await figures(conn, Scope(country=country, region=region))
-            found.extend(_crossed(milestone, region, values))
-            # Each count runs on the event loop (SQLite's calls do, ADR 016): let requests and
-            # the consumers in between counts, not only after them all.
-            await asyncio.sleep(0)
+            if _all_reached(milestone, region or NATIONAL, announced):
+                continue
+            scope = Scope(country=country, region=region)
+            if scope not in counted:
+                counted[scope] = await figures(conn, scope)
+                # Each count runs on the event loop (SQLite's calls do, ADR 016): let requests
+                # and the consumers in between counts, not only after them all.
+                await asyncio.sleep(0)
+            found.extend(_crossed(milestone, region, counted[scope]))
     return found
+
+
+def _all_reached(milestone: Milestone, scope: str, announced: Set[str]) -> bool:
+    """Whether every threshold of a milestone with a last one (`at`) is announced in `scope`."""
+    return bool(milestone.at) and all(
+        milestone_id(milestone.id, scope, threshold) in announced for threshold in milestone.at
+    )
+
+
+def _all_met(milestone: Milestone, phase: Phase, announced: Set[str]) -> bool:
+    """Whether every target of `phase` is announced as met."""
+    return all(
+        milestone_id(milestone.id, NATIONAL, Decimal(str(target)), phase.id) in announced
+        for target in phase.targets.values()
+    )
 
 
 def _crossed(
@@ -252,8 +288,10 @@ class MilestoneWatch:
             version = await version_of(conn, PROJECTION)
             if version == self._looked_at:
                 return []
-            found = await crossings(conn, self.programme, self.country, self.figures)
             known = set((await conn.execute(sa.select(reached.c.milestone_id))).scalars())
+            found = await crossings(
+                conn, self.programme, self.country, self.figures, announced=known
+            )
         fresh = [m for m in found if m.milestone_id not in known]
         new: list[Reached] = []
         if fresh:
