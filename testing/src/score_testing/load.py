@@ -94,6 +94,7 @@ class EnrolmentLoad:
         enterprises: int,
         concurrency: int = 8,
         give_up_after: float = 300.0,
+        first: int = 0,
         tag: str | None = None,
     ) -> None:
         self.url = url
@@ -104,7 +105,10 @@ class EnrolmentLoad:
         """Seconds one command is sent again for before the load fails."""
         self.tag = tag or uuid.uuid4().hex[:8]
         self.result = LoadResult()
-        self._numbers = itertools.count()
+        self.first = first
+        """The first enterprise's number: another load on the same system starts after this
+        one's, as each enterprise's tax id is its own."""
+        self._numbers = itertools.count(first)
 
     @property
     def commands(self) -> int:
@@ -127,7 +131,7 @@ class EnrolmentLoad:
         return self.result
 
     async def _one_member_of_staff(self, client: httpx.AsyncClient) -> None:
-        while (number := next(self._numbers)) < self.enterprises:
+        while (number := next(self._numbers)) < self.first + self.enterprises:
             await self._take_through(client, number)
 
     async def _take_through(self, client: httpx.AsyncClient, number: int) -> None:
