@@ -29,7 +29,12 @@ KILLS = 2
 
 
 async def _broker_crash(
-    data_dir: Path, server_url: str | None, *, enterprises: int, variant: str
+    data_dir: Path,
+    server_url: str | None,
+    *,
+    enterprises: int,
+    variant: str,
+    rate: float | None = None,
 ) -> None:
     began = time.monotonic()
     server = require_postgres(server_url)
@@ -37,7 +42,7 @@ async def _broker_crash(
         environment = {name: {"SCORE_DATABASE_URL": url} for name, url in databases.items()}
         with SupervisedSystem(data_dir, SERVICES, environment=environment) as up:
             headers = up.admin_headers()
-            load = EnrolmentLoad(up.url("enrolment"), headers, enterprises=enterprises)
+            load = EnrolmentLoad(up.url("enrolment"), headers, enterprises=enterprises, rate=rate)
             loading = asyncio.create_task(load.run())
             for kill in range(1, KILLS + 1):
                 # Kill well inside the load: at a third of it, and at two thirds.
@@ -83,7 +88,10 @@ async def _broker_crash(
 async def test_two_broker_kills_under_load_lose_and_double_count_nothing(
     tmp_path: Path, postgres_server_url: str | None
 ) -> None:
-    await _broker_crash(tmp_path / "score", postgres_server_url, enterprises=300, variant="short")
+    # 750 commands over 10 s at least: each kill and restart well inside the load.
+    await _broker_crash(
+        tmp_path / "score", postgres_server_url, enterprises=250, variant="short", rate=75
+    )
 
 
 @pytest.mark.soak

@@ -95,6 +95,7 @@ class EnrolmentLoad:
         concurrency: int = 8,
         give_up_after: float = 300.0,
         first: int = 0,
+        rate: float | None = None,
         tag: str | None = None,
     ) -> None:
         self.url = url
@@ -109,6 +110,10 @@ class EnrolmentLoad:
         """The first enterprise's number: another load on the same system starts after this
         one's, as each enterprise's tax id is its own."""
         self._numbers = itertools.count(first)
+        self.rate = rate
+        """Commands per second at most, all staff together: a load that lasts long enough
+        for the kills a test means to make during it, however fast the machine."""
+        self._next_send = 0.0
 
     @property
     def commands(self) -> int:
@@ -171,6 +176,14 @@ class EnrolmentLoad:
             employees=employees,
         )
 
+    async def _paced(self) -> None:
+        if self.rate is None:
+            return
+        now = time.monotonic()
+        at = max(now, self._next_send)
+        self._next_send = at + 1.0 / self.rate
+        await asyncio.sleep(at - now)
+
     async def _send(
         self,
         client: httpx.AsyncClient,
@@ -185,6 +198,7 @@ class EnrolmentLoad:
         deadline = time.monotonic() + self.give_up_after
         pause = 0.05
         while True:
+            await self._paced()
             try:
                 response = await client.post(path, json=body, headers={"Idempotency-Key": key})
             except httpx.TransportError:
