@@ -25,7 +25,7 @@ from score_cli.datadir import running_system
 from score_cli.doctor import FAIL, diagnose
 from score_cli.main import main
 from score_cli.up import NATS_SERVER, RestartPolicy, Service
-from score_testing.load import EnrolmentLoad
+from score_testing.load import EnrolmentLoad, LoadResult
 from score_testing.reconcile import (
     Figures,
     indicators_become,
@@ -160,3 +160,83 @@ async def _outbox_pending(url: str) -> int | None:
         checks = (await client.get(f"{url}/readyz")).json()["checks"]
     pending: int | None = checks["outbox_pending"]
     return pending
+
+
+@pytest.mark.timeout(300)
+async def test_a_broker_restored_from_an_older_copy_is_repaired_from_where_it_ends(
+    tmp_path: Path,
+) -> None:
+    """The other loss a power cut can cause: the broker comes back with an older state of its
+    store, the streams' tails (and the consumers' positions) gone. The relays publish on
+    after the restored end, the doctor names where the stream stops holding the store, and the
+    republish fills it in: every event on its stream once, counted once."""
+    data_dir = tmp_path / "score"
+    began = time.monotonic()
+    with SupervisedSystem(data_dir, SERVICES, restart_policy=PATIENT) as up:
+        headers, url = up.admin_headers(), up.url("enrolment")
+        store = up.system.nats.store_dir / "jetstream"
+        older = tmp_path / "older-jetstream"
+
+        async def drained() -> bool:
+            return await _outbox_pending(url) == 0
+
+        async def load(first: int) -> LoadResult:
+            done = await EnrolmentLoad(url, headers, enterprises=50, first=first).run()
+            await wait_for(drained, within=60)
+            return done
+
+        async def broker_restarted(restart: int, replace_store: bool) -> None:
+            up.kill(NATS_SERVER)
+            await wait_for(lambda: up.system.nats.returncode is not None, within=30)
+            if replace_store:
+                shutil.rmtree(store)
+                shutil.copytree(older, store)
+            else:
+                shutil.copytree(store, older)
+            await asyncio.to_thread(up.wait_until_back, NATS_SERVER, restart)
+
+        first = await load(0)
+        await broker_restarted(1, replace_store=False)  # the copy the broker will go back to
+        lost_tail = await load(50)
+        await broker_restarted(2, replace_store=True)  # ... now
+        after = await load(100)
+        result = LoadResult(first.acknowledged + lost_tail.acknowledged + after.acknowledged)
+
+        async def relays_drained() -> bool:
+            # What was appended after the restore reaches the restored streams by itself.
+            return all([await _outbox_pending(up.url(s.name)) == 0 for s in SERVICES])
+
+        await wait_for(relays_drained, within=60)
+
+        async def doctor_names_the_repairs() -> list[str]:
+            failures = await asyncio.to_thread(_doctor_failures, data_dir)
+            return failures if all(COMMAND.search(f) for f in failures) else []
+
+        failures = await wait_for(doctor_names_the_repairs, within=90)
+        commands = [m.group(1) for f in failures if (m := COMMAND.search(f))]
+        assert any(c.startswith("score republish enrolment --from ") for c in commands), failures
+        for command in commands:
+            assert await asyncio.to_thread(main, shlex.split(command)[1:]) == 0
+        assert await asyncio.to_thread(_doctor_failures, data_dir) == []
+        found = await reconcile_enrolment(
+            result,
+            database_url=up.system.database_url(SERVICES[0]),
+            nats_url=up.nats_url,
+            indicators_url=up.url("indicators"),
+            headers=headers,
+        )
+    record(
+        Figures(
+            scenario="broker data loss",
+            variant="short, an older copy of the store",
+            commands=len(result.acknowledged),
+            events=found.store.held,
+            kills=2,
+            lost=found.lost,
+            double_counted=found.double_counted,
+            seconds=round(time.monotonic() - began, 1),
+            details={**found.as_details(), "doctor": failures},
+        )
+    )
+    assert found.store.held == found.stream.held == len(result.acknowledged) == 450
+    assert (found.lost, found.double_counted) == (0, 0), found.as_details()
