@@ -67,7 +67,10 @@ async def _broker_data_loss(data_dir: Path, *, enterprises: int, variant: str) -
         expected = result.expected_indicators()
         # Settled first — every event counted, every outbox empty — so that what the doctor
         # finds is the loss, not the lag.
-        await indicators_become(indicators, headers, expected, within=120)
+        # The indicators' consumer makes its durable consumer again on the new stream and
+        # counts on: settled before any repair.
+        counted = await indicators_become(indicators, headers, expected, within=120)
+        assert {key: counted.get(key) for key in expected} == expected
 
         async def relays_drained() -> bool:
             return all([await _outbox_pending(up.url(s.name)) == 0 for s in SERVICES])
