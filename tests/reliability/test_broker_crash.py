@@ -56,6 +56,7 @@ async def _broker_crash(
             found = await reconcile_enrolment(
                 result,
                 database_url=databases["enrolment"],
+                indicators_database_url=databases["indicators"],
                 nats_url=up.nats_url,
                 indicators_url=up.url("indicators"),
                 headers=headers,
@@ -80,6 +81,7 @@ async def _broker_crash(
     assert len(result.acknowledged) == load.commands
     assert found.store.held == found.store.acknowledged == load.commands
     assert found.stream.held == found.stream.acknowledged == load.commands
+    assert found.handled is not None and found.handled.held == load.commands
     assert (found.lost, found.double_counted) == (0, 0), found.as_details()
     assert found.indicators == dict.fromkeys(found.indicators, 0)
 

@@ -93,6 +93,7 @@ async def _service_crashes(
                 found = await reconcile_enrolment(
                     result,
                     database_url=databases["enrolment"],
+                    indicators_database_url=databases["indicators"],
                     nats_url=up.nats_url,
                     indicators_url=indicators,
                     headers=headers,
@@ -144,6 +145,7 @@ async def _service_crashes(
             assert f"{victim} is ready again (restart {restart})" in said
     assert (found.lost, found.double_counted) == (0, 0), found.as_details()
     assert found.store.held == found.stream.held == load.commands
+    assert found.handled is not None and found.handled.held == load.commands
     assert len(notified.milestones) == _milestones_owed_by(trained)
     assert (notified.missing, notified.twice, notified.failed) == (0, 0, 0)
     assert sink.refused == []

@@ -28,9 +28,11 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from score_chassis.tables import events
+from score_chassis.tables import events, inbox
 from score_testing.load import LoadResult
 
+INDICATORS_OF_ENROLMENT = "indicators-projection-enrolment"
+"""The indicators' durable consumer of the enrolment stream, and its inbox's name."""
 FIGURES_DIR = Path(os.environ.get("SCORE_RELIABILITY_DIR", ".cache/reliability"))
 
 
@@ -53,6 +55,19 @@ async def stored_events(database_url: str) -> list[StoredEvent]:
                 ).order_by(events.c.position)
             )
             return [StoredEvent(*row) for row in rows]
+    finally:
+        await engine.dispose()
+
+
+async def inbox_ids(database_url: str, consumer: str) -> Counter[str]:
+    """The event ids a consumer recorded as handled, in its service's database."""
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                sa.select(inbox.c.event_id).where(inbox.c.consumer == consumer)
+            )
+            return Counter(rows.scalars())
     finally:
         await engine.dispose()
 
@@ -216,21 +231,29 @@ class EnrolmentReconciliation:
     indicators: dict[str, int]
     """Per indicator, counted less expected."""
     figures: dict[str, Any]
+    handled: Reconciliation | None = None
+    """The indicators' consumer's inbox: the events it handled, by id (where its database
+    was given)."""
+
+    @property
+    def _places(self) -> list[Reconciliation]:
+        return [self.store, self.stream] + ([self.handled] if self.handled else [])
 
     @property
     def lost(self) -> int:
         short = sum(-d for d in self.indicators.values() if d < 0)
-        return self.store.lost + self.stream.lost + short
+        return sum(place.lost for place in self._places) + short
 
     @property
     def double_counted(self) -> int:
         over = sum(d for d in self.indicators.values() if d > 0)
-        return self.store.double_counted + self.stream.double_counted + over
+        return sum(place.double_counted for place in self._places) + over
 
     def as_details(self) -> dict[str, Any]:
         return {
             "store": asdict(self.store),
             "stream": asdict(self.stream),
+            **({"handled": asdict(self.handled)} if self.handled else {}),
             "indicators_off_by": {k: v for k, v in self.indicators.items() if v},
         }
 
@@ -242,13 +265,15 @@ async def reconcile_enrolment(
     nats_url: str,
     indicators_url: str,
     headers: dict[str, str],
+    indicators_database_url: str | None = None,
     within: float = 120.0,
 ) -> EnrolmentReconciliation:
     """Wait (bounded) for the stream and the indicators to catch up with the store, then
     count each by id against what the load was answered 2xx.
 
     A store event is the acknowledged command's by its aggregate and version (what the 2xx
-    answered); the stream holds it by event id (its `Nats-Msg-Id`).
+    answered); the stream holds it by event id (its `Nats-Msg-Id`), and so does the
+    indicators' inbox, if `indicators_database_url` is given.
     """
     stored = await stored_events(database_url)
     acknowledged = {(f"enterprise/{a.enterprise_id}", a.version) for a in result.acknowledged}
@@ -267,7 +292,13 @@ async def reconcile_enrolment(
     expected = result.expected_indicators()
     remaining = max(1.0, deadline - asyncio.get_running_loop().time())
     figures = await indicators_become(indicators_url, headers, expected, within=remaining)
-    return EnrolmentReconciliation(store, stream, indicator_differences(expected, figures), figures)
+    handled = None
+    if indicators_database_url is not None:
+        handled_ids = await inbox_ids(indicators_database_url, INDICATORS_OF_ENROLMENT)
+        handled = reconcile(acknowledged_ids, handled_ids)
+    return EnrolmentReconciliation(
+        store, stream, indicator_differences(expected, figures), figures, handled
+    )
 
 
 def _keyed(by_place: Counter[tuple[str, int]]) -> Counter[str]:
