@@ -4,8 +4,8 @@ events table, a JetStream stream, the indicators' figures, a chamber's inbox.
 The reliability scenarios end by reconciling these with what the load was told (its 2xx
 answers): lost is what was acknowledged but is missing somewhere, double-counted is what
 is somewhere more than once. `record` keeps each run's figures, as a JSON line under
-`.cache/reliability/` and on stdout, so that `make soak` shows them and RELIABILITY.md can
-quote them.
+`.cache/reliability/` (or `SCORE_RELIABILITY_DIR`) and on stdout, so that `make soak` shows
+them and RELIABILITY.md can quote them.
 """
 
 from __future__ import annotations
