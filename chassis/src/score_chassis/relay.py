@@ -235,8 +235,13 @@ class OutboxRelay:
         poll_seconds: float = 1.0,
         publish_timeout: float = 5.0,
         base_url: str = LOCAL_BASE_URL,
+        provision: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.database = database
+        self.provision = provision
+        """Makes the stream again when no stream takes what the relay has to publish: a broker
+        that came back without its JetStream data, or a stream deleted. Without it, the
+        events wait in the outbox until someone else makes the stream."""
         self.base_url = base_url
         self.nats = nats
         self.batch_size = batch_size
@@ -296,12 +301,28 @@ class OutboxRelay:
             await self.nats.ready.wait()
             try:
                 published = await self.publish_pending()
+            except NoStreamResponseError:
+                if not await self._provisioned():
+                    await self._sleep_or_wakeup(self.poll_seconds)
+                continue
             except (NatsError, JetStreamError, TimeoutError, ConnectionError) as error:
                 log.warning("relay.publish_failed", error=str(error) or type(error).__name__)
                 await self._sleep_or_wakeup(self.poll_seconds)
                 continue
             if published < self.batch_size:
                 await self._sleep_or_wakeup(self.poll_seconds)
+
+    async def _provisioned(self) -> bool:
+        """Whether the stream could be made again, for the next pass to publish to."""
+        log.warning("relay.no_stream", provision=self.provision is not None)
+        if self.provision is None:
+            return False
+        try:
+            await self.provision()
+        except (NatsError, JetStreamError, TimeoutError, ConnectionError) as error:
+            log.warning("relay.provision_failed", error=str(error) or type(error).__name__)
+            return False
+        return True
 
     @contextlib.asynccontextmanager
     async def _leadership(self) -> Any:

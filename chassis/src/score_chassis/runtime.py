@@ -73,6 +73,7 @@ class Runtime:
             batch_size=s.relay_batch_size,
             poll_seconds=s.relay_poll_seconds,
             base_url=s.public_base_url(),
+            provision=self._provision_stream,
         )
         self.consumers = [self._consumer_of(sub) for sub in self.subscriptions]
         # Those that build a view beside the served one, started by its rebuild only.
@@ -125,20 +126,22 @@ class Runtime:
         log.info("service.started", context=self.context)
 
     async def _provision(self) -> None:
-        # Each producer creates and updates its own stream whenever it (re)connects.
+        # Each producer creates and updates its own stream when it starts, and makes it again
+        # whenever its relay finds it gone (a broker back without its data, ADR 026).
         while True:
             await self.nats.ready.wait()
             try:
-                await ensure_stream(
-                    self.nats.jetstream,
-                    STREAMS[self.context],
-                    replicas=self.settings.stream_replicas,
-                )
+                await self._provision_stream()
                 self.relay.notify()
                 return
             except Exception as error:  # NATS went away again: wait for it
                 log.warning("stream.provision_failed", error=repr(error))
                 await asyncio.sleep(1.0)
+
+    async def _provision_stream(self) -> None:
+        await ensure_stream(
+            self.nats.jetstream, STREAMS[self.context], replicas=self.settings.stream_replicas
+        )
 
     async def dead_letter_count(self) -> int:
         async with self.database.transaction(write=False) as conn:

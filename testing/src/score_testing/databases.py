@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,17 @@ async def postgres_database(postgres_url: str) -> AsyncIterator[Database]:
     """A migrated chassis database on PostgreSQL only, for what only PostgreSQL can show."""
     async for db in _migrated(postgres_url):
         yield db
+
+
+@asynccontextmanager
+async def postgres_databases(server_url: str, *names: str) -> AsyncIterator[dict[str, str]]:
+    """An empty PostgreSQL database per name (a service's, say), dropped on leaving: their
+    URLs by name."""
+    made: dict[str, tuple[str, str]] = {}
+    try:
+        for name in names:
+            made[name] = await _fresh_postgres_database(server_url)
+        yield {name: url for name, (url, _) in made.items()}
+    finally:
+        for _, database in made.values():
+            await _drop_postgres_database(server_url, database)
