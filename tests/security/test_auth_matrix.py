@@ -423,4 +423,3 @@ async def test_a_chamber_gets_403_or_404_for_another_regions_records_never_the_r
         assert (await delivered()) and (
             await notifications.get(f"/v1/subscriptions/{subscription_id}", headers=ADMIN_TOKEN)
         ).status_code == 200  # the refused delete deleted nothing
-

@@ -69,9 +69,15 @@ def problem(request: Request, status: int, title: str, type_: str, **extra: Any)
     )
 
 
+ERRORS_LISTED = 20
+"""A 422 names at most this many errors, then says how many more there were: a body of a
+megabyte with sixty thousand wrong fields would otherwise be answered with eight."""
+
+
 def _field_errors(error: RequestValidationError) -> list[FieldError]:
     out = []
-    for item in error.errors():
+    found = error.errors()
+    for item in found[:ERRORS_LISTED]:
         location, *path = item.get("loc", ("body",))
         # pydantic names union members and validators in the path; keep the field names.
         names = [str(p) for p in path if not (isinstance(p, str) and "[" in p)]
@@ -84,6 +90,9 @@ def _field_errors(error: RequestValidationError) -> list[FieldError]:
                 rule=str(item.get("type", "invalid")),
             )
         )
+    if len(found) > ERRORS_LISTED:
+        more = len(found) - ERRORS_LISTED
+        out.append(FieldError(field="(more)", reason=f"and {more} more", rule="too_many_errors"))
     return out
 
 
