@@ -277,13 +277,18 @@ def document_problems_as_problem_json(openapi: dict[str, Any]) -> dict[str, Any]
     `application/problem+json`, the media type they are answered with.
 
     FastAPI puts a response model under the route's media type, which is JSON; a
-    `content` entry for another media type only adds to it.
+    `content` entry for another media type only adds to it. And it documents a 422 it adds by
+    itself (a route that names none) with its own `HTTPValidationError`, which is never
+    answered: every invalid request is answered with a `Problem`.
     """
+    problem = {"$ref": "#/components/schemas/Problem"}
     for path in openapi.get("paths", {}).values():
         for operation in path.values():
             for code, response in operation.get("responses", {}).items():
                 content = response.get("content", {})
                 schema = content.get("application/json", {}).get("schema", {})
+                if schema.get("$ref", "").endswith("/HTTPValidationError"):
+                    schema = content["application/json"]["schema"] = problem
                 # Only problem bodies: an unready `/readyz` answers its checks, in JSON.
                 if str(code).startswith(("4", "5")) and schema.get("$ref", "").endswith("/Problem"):
                     content[PROBLEM_JSON] = content.pop("application/json")
