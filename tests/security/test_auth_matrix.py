@@ -304,9 +304,11 @@ async def test_a_chamber_gets_403_or_404_for_another_regions_records_never_the_r
     )
     async with (
         served(apps["enrolment"]) as enrolment_server,
+        served(apps["visits"]) as visits_server,
         served(apps["indicators"]) as indicators_server,
         served(apps["notifications"]) as notifications_server,
         httpx.AsyncClient(base_url=enrolment_server.url, trust_env=False) as enrolment,
+        httpx.AsyncClient(base_url=visits_server.url, trust_env=False) as visits,
         httpx.AsyncClient(base_url=indicators_server.url, trust_env=False) as indicators,
         httpx.AsyncClient(base_url=notifications_server.url, trust_env=False) as notifications,
     ):
@@ -348,6 +350,25 @@ async def test_a_chamber_gets_403_or_404_for_another_regions_records_never_the_r
             )
         )["id"]
 
+        await created(
+            enrolment,
+            f"/v1/trainers/{trainer}/certifications",
+            {"modules": [1], "level": "trainer"},
+        )
+
+        async def scheduled() -> str | None:
+            # Retried while the visits service has not heard of the enterprise or the
+            # certification yet (409 not known yet).
+            response = await visits.post(
+                "/v1/visits",
+                json={"enterprise_id": enterprise, "trainer_id": trainer, "module": 1},
+                headers={**STAFF, "Idempotency-Key": "the-la-paz-visit"},
+            )
+            visit_id: str | None = response.json()["id"] if response.status_code == 201 else None
+            return visit_id
+
+        visit = await wait_for(scheduled, within=60, interval=0.5)
+
         async def delivered() -> list[dict[str, Any]]:
             response = await notifications.get(
                 "/v1/deliveries", params={"subscription_id": subscription_id}, headers=ADMIN_TOKEN
@@ -368,6 +389,7 @@ async def test_a_chamber_gets_403_or_404_for_another_regions_records_never_the_r
                 "/v1/enterprises", params={"region": "la_paz"}, headers=POTOSI_CHAMBER
             ),
             "the trainer": await enrolment.get(f"/v1/trainers/{trainer}", headers=POTOSI_CHAMBER),
+            "the visit": await visits.get(f"/v1/visits/{visit}", headers=POTOSI_CHAMBER),
             "the region's indicators": await indicators.get(
                 "/v1/indicators", params={"region": "la_paz"}, headers=POTOSI_CHAMBER
             ),
@@ -418,8 +440,15 @@ async def test_a_chamber_gets_403_or_404_for_another_regions_records_never_the_r
         }
         for what, response in own.items():
             assert response.status_code == 200, (what, response.text)
-            assert "la_paz" not in response.text and enterprise not in response.text, what
-            assert subscription_id not in response.text, what
+            for secret in ("la_paz", enterprise, visit, subscription_id):
+                assert secret not in response.text, (what, secret)
+        # Asked by the enterprise's id, which it names back: none of its visits.
+        theirs = await visits.get(
+            "/v1/visits", params={"enterprise_id": enterprise}, headers=POTOSI_CHAMBER
+        )
+        assert theirs.status_code in {200, 403, 404} and visit not in theirs.text, theirs.text
+        if theirs.status_code == 200:
+            assert theirs.json()["visits"] == []
         assert (await delivered()) and (
             await notifications.get(f"/v1/subscriptions/{subscription_id}", headers=ADMIN_TOKEN)
         ).status_code == 200  # the refused delete deleted nothing
