@@ -13,6 +13,7 @@ the request's last byte has arrived, and a count of the head's bytes.
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -64,6 +65,10 @@ class LimitedHttp(HttpToolsProtocol):
         self._disarm()  # arrived: the app takes what time it needs to answer
         super().on_message_complete()
 
+    def handle_websocket_upgrade(self) -> None:
+        self._disarm()  # the connection is the WebSocket protocol's from now on
+        super().handle_websocket_upgrade()
+
     def _arm(self) -> None:
         self._disarm()
         self._deadline = self.loop.call_later(self.request_seconds, self._too_slow)
@@ -76,7 +81,8 @@ class LimitedHttp(HttpToolsProtocol):
     def _count(self, size: int) -> None:
         self._head_bytes += size
         if self._head_bytes > self.max_head_bytes:
-            self._refuse(431, "Request Header Fields Too Large")
+            larger = f"the request line and headers are larger than {self.max_head_bytes} bytes"
+            self._refuse(431, "Request Header Fields Too Large", larger)
             self.headers.clear()  # kept by the parse so far: let them go now
             raise _Refused  # stops the parse; uvicorn's answer to that is sent to no one
 
@@ -95,13 +101,13 @@ class LimitedHttp(HttpToolsProtocol):
             if self.cycle.response_started:
                 self.transport.close()
                 return
-        self._refuse(408, "Request Timeout")
+        late = f"the request did not arrive within {self.request_seconds:g} seconds"
+        self._refuse(408, "Request Timeout", late)
 
-    def _refuse(self, status: int, reason: str) -> None:
-        body = (
-            f'{{"title":"{reason}","status":{status},'
-            f'"detail":"{_DETAILS[status].format(self=self)}"}}'
-        ).encode()
+    def _refuse(self, status: int, reason: str, detail: str) -> None:
+        """Answer in problem details (the app never saw the request) and hang up."""
+        problem = {"title": reason, "status": status, "detail": detail}
+        body = json.dumps(problem).encode()
         head = (
             f"HTTP/1.1 {status} {reason}\r\n"
             "content-type: application/problem+json\r\n"
@@ -123,9 +129,3 @@ def limited_http(settings: ServiceSettings) -> type[LimitedHttp]:
 
 class _Refused(Exception):
     """Raised in a parser's callback to stop the parse of a request already answered."""
-
-
-_DETAILS = {
-    408: "the request did not arrive within {self.request_seconds:g} seconds",
-    431: "the request line and headers are larger than {self.max_head_bytes} bytes",
-}
