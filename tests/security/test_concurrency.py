@@ -54,7 +54,9 @@ async def api(tmp_path: Path, database_url: str, nats_url: str) -> AsyncIterator
         log_format="console",
         log_level="warning",
     )
-    limits = httpx.Limits(max_connections=WRITERS)
+    # Idle connections let go before uvicorn's keep-alive (5 s) would close them under a
+    # request being sent: a round waiting on JetStream leaves them idle that long.
+    limits = httpx.Limits(max_connections=WRITERS, keepalive_expiry=2)
     async with (
         served(build_app(settings)) as server,
         httpx.AsyncClient(base_url=server.url, limits=limits, timeout=120) as client,
