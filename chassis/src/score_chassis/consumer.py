@@ -336,14 +336,19 @@ class IdempotentConsumer:
         parsed: list[tuple[Msg, Envelope[Event]]] = []
         for msg in messages:
             try:
-                parsed.append((msg, parse_envelope(msg.data)))
+                envelope = parse_envelope(msg.data)
             except UnknownEventType as error:
-                # A newer major version this consumer doesn't read yet: not an error.
-                log.info("consumer.skipped_unknown_type", consumer=self.name, type=str(error))
-                EVENTS_CONSUMED.labels(self.name, "skipped").inc()
-                await msg.ack()
+                # A type this version of the contracts does not know (a newer major, an event
+                # added since): kept where an operator sees it, to retry once upgraded (ADR 027).
+                await self._dead_letter(msg, f"{error}: not in this service's contracts")
+                continue
             except ValueError as error:
                 await self._dead_letter(msg, f"unparseable: {error}")
+                continue
+            if (foreign := _foreign(msg.subject, envelope, self.subscription.stream)) is not None:
+                await self._dead_letter(msg, f"wrong producer: {foreign}", event_id=envelope.id)
+                continue
+            parsed.append((msg, envelope))
         if not parsed:
             return
         try:
@@ -465,8 +470,35 @@ class IdempotentConsumer:
                 "would fail the same way; discard it",
                 rule="unreadable-payload",
             ) from None
+        if (foreign := _foreign(letter.subject, envelope, self.subscription.stream)) is not None:
+            raise NotRetriable(
+                f"dead letter {letter.id} is not an event of {self.subscription.stream.name}'s "
+                f"producer ({foreign}): discard it",
+                rule="wrong-producer",
+            )
         handled = await self._apply(conn, [envelope])
         EVENTS_CONSUMED.labels(self.name, "handled").inc(handled)
+
+
+def _foreign(subject: str, envelope: Envelope[Event], stream: StreamSpec) -> str | None:
+    """Why `envelope`, read from `stream` on `subject`, is not an event of the stream's producer,
+    or None when it is one.
+
+    A stream holds its own context's events only, each on the subject its type names
+    (`score.<country>.<region>.<context>.<event_name>.v<major>`), from the source
+    `/score/<country>/<context>`. The broker's permissions make anything else impossible for a
+    service's user; a consumer still does not take another context's event for its producer's
+    (an open broker, a leaked password, a mis-routed republish) and count it a second time.
+    """
+    event = envelope.data
+    if event.context != stream.context:
+        return f"a {event.context} event on {stream.name}"
+    tokens = subject.split(".")
+    if len(tokens) != 6 or tokens[3:] != [event.context, event.event_name, f"v{event.major}"]:
+        return f"{envelope.type} on the subject {subject}"
+    if envelope.source != f"/score/{tokens[1]}/{stream.context}":
+        return f"source {envelope.source} on the subject {subject}"
+    return None
 
 
 async def _fetched(fetching: asyncio.Task[list[Msg]]) -> list[Msg]:

@@ -77,6 +77,17 @@ class ServiceSettings(BaseSettings):
         ge=1024,
         description="Larger request bodies are refused with 413 before they are read",
     )
+    http_request_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A request's head and body must arrive within this many seconds of its "
+        "connection opening (or its previous request being answered): else 408, hung up on",
+    )
+    http_max_head_bytes: int = Field(
+        default=64 * 1024,
+        ge=4096,
+        description="Larger request lines and headers are refused with 431",
+    )
     stream_replicas: int = Field(default=1, ge=1, le=5)
     migrate_on_start: bool = Field(
         default=True,

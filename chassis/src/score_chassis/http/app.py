@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from score_chassis import dead_letters
 from score_chassis.asyncapi import asyncapi_document, nats_server
 from score_chassis.commands import Commands
+from score_chassis.http.connections import limited_http
 from score_chassis.http.dead_letters import dead_letters_router
 from score_chassis.http.inputs import ProgrammeCalendar, programme_calendar
 from score_chassis.http.problem_pages import problem_pages_router
@@ -294,7 +295,9 @@ def _content_length(scope: Scope) -> int | None:
 
 
 def serve(app: FastAPI, *, host: str, port: int) -> None:
-    """Run the app until SIGINT or SIGTERM (uvicorn shuts the lifespan down cleanly)."""
+    """Run the app until SIGINT or SIGTERM (uvicorn shuts the lifespan down cleanly), each
+    request given the time and head size of the service's settings (`http/connections.py`)."""
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+    http = limited_http(app.state.runtime.settings)
+    uvicorn.run(app, host=host, port=port, http=http, log_config=None, access_log=False)

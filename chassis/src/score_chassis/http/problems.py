@@ -175,9 +175,15 @@ def problem(request: Request, status: int, title: str, type_: str, **extra: Any)
     )
 
 
+ERRORS_LISTED = 20
+"""A 422 names at most this many errors, then says how many more there were: a body of a
+megabyte with sixty thousand wrong fields would otherwise be answered with eight."""
+
+
 def _field_errors(error: RequestValidationError) -> list[FieldError]:
     out = []
-    for item in error.errors():
+    found = error.errors()
+    for item in found[:ERRORS_LISTED]:
         location, *path = item.get("loc", ("body",))
         # pydantic names union members and validators in the path; keep the field names.
         names = [str(p) for p in path if not (isinstance(p, str) and "[" in p)]
@@ -190,6 +196,9 @@ def _field_errors(error: RequestValidationError) -> list[FieldError]:
                 rule=str(item.get("type", "invalid")),
             )
         )
+    if len(found) > ERRORS_LISTED:
+        more = len(found) - ERRORS_LISTED
+        out.append(FieldError(field="(more)", reason=f"and {more} more", rule="too_many_errors"))
     return out
 
 
@@ -362,13 +371,18 @@ def document_problems_as_problem_json(openapi: dict[str, Any]) -> dict[str, Any]
     `application/problem+json`, the media type they are answered with.
 
     FastAPI puts a response model under the route's media type, which is JSON; a
-    `content` entry for another media type only adds to it.
+    `content` entry for another media type only adds to it. And it documents a 422 it adds by
+    itself (a route that names none) with its own `HTTPValidationError`, which is never
+    answered: every invalid request is answered with a `Problem`.
     """
+    problem = {"$ref": "#/components/schemas/Problem"}
     for path in openapi.get("paths", {}).values():
         for operation in path.values():
             for code, response in operation.get("responses", {}).items():
                 content = response.get("content", {})
                 schema = content.get("application/json", {}).get("schema", {})
+                if schema.get("$ref", "").endswith("/HTTPValidationError"):
+                    schema = content["application/json"]["schema"] = problem
                 # Only problem bodies: an unready `/readyz` answers its checks, in JSON.
                 if str(code).startswith(("4", "5")) and schema.get("$ref", "").endswith("/Problem"):
                     content[PROBLEM_JSON] = content.pop("application/json")
