@@ -88,3 +88,16 @@ async def test_a_lost_stream_is_re_driven_from_the_store_and_a_second_run_adds_n
     assert await _republish("enrolment", url, nats_url) == Republished(5, 1, 5, added=2)
     messages = await stream_messages(nats_url, "SCORE_ENROLMENT")
     assert sorted(h["Nats-Msg-Id"] for h, _ in messages) == sorted(ids)  # no copies
+
+
+async def test_republished_events_name_the_schemas_where_the_service_serves_them(
+    tmp_path: Path, nats_url: str
+) -> None:
+    url, _ = await stored_trainers(tmp_path, 2)
+    public = "https://enrolment.score.example.org/"
+    arguments = ["republish", "enrolment", "--database-url", url, "--public-url", public]
+    assert await asyncio.to_thread(main, [*arguments, "--nats-url", nats_url]) == 0
+    messages = await stream_messages(nats_url, "SCORE_ENROLMENT")
+    assert [body["dataschema"] for _, body in messages] == [
+        "https://enrolment.score.example.org/schemas/enrolment/trainer_registered.v1.data.json"
+    ] * 2

@@ -80,6 +80,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "$SCORE_STREAM_REPLICAS, else 1); an existing stream is left as it is",
     )
     parser.add_argument(
+        "--public-url",
+        help="the service's public address, which the events' dataschema names (its "
+        "SCORE_PUBLIC_URL; default: where `score up` serves it)",
+    )
+    parser.add_argument(
         "--json", action="store_true", help="the outcome as JSON (count, positions, new)"
     )
     parser.set_defaults(handler=run)
@@ -123,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
             last=args.last,
             replicas=replicas,
             bar=bar,
+            public_url=args.public_url,
         )
     )
     bar.finish()
@@ -157,6 +163,7 @@ async def _republish(
     last: int | None = None,
     replicas: int = 1,
     bar: ProgressBar | None = None,
+    public_url: str | None = None,
 ) -> Republished:
     database = Database(database_url)
     nats = NatsConnection(nats_url, name="score-republish")
@@ -182,9 +189,10 @@ async def _republish(
         held = await _messages(nats, service)
         # The range is fixed now: what is appended meanwhile the relay publishes anyway. And
         # the relay speaks of the position after which to start: the one before the first.
-        # The address `score up` serves the service's schemas at, for `dataschema`.
+        # Where the service serves its schemas, for `dataschema`: as its relay names them.
         port = next(s.port(DEFAULT_PORT_BASE) for s in SERVICES if s.name == service)
-        relay = OutboxRelay(database, nats, base_url=base_url_of(LOOPBACK, port))
+        base_url = (public_url or base_url_of(LOOPBACK, port)).rstrip("/")
+        relay = OutboxRelay(database, nats, base_url=base_url)
         progress: Callable[[int], None] | None = None
         if bar is not None:
             total = highest - lowest + 1  # positions, an upper bound of the events re-driven
