@@ -5,7 +5,6 @@ exit codes a script relies on."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -22,11 +21,10 @@ from score_chassis.jetstream import ensure_stream
 from score_cli import doctor
 from score_cli.doctor import WARN
 from score_cli.main import main
-from score_contracts.events import EnterpriseRegistered, Headcount
-from score_contracts.examples import example_envelope
 from score_contracts.subjects import STREAMS
 from score_testing.browser import served
 from score_testing.service import TEST_SECRET, bearer
+from score_testing.stores import kept_dead_letter
 from score_testing.streams import wait_for
 from score_visits.main import build_app
 from score_visits.settings import VisitsSettings
@@ -94,39 +92,12 @@ async def a_poison_message(nats_url: str) -> None:
         await client.close()
 
 
-async def kept(database: Database, *, consumer: str = DURABLE) -> int:
-    """A registration whose projection failed every attempt (a bug since fixed)."""
-    envelope = example_envelope(
-        EnterpriseRegistered(
-            enterprise_id="ent-dead-1",
-            name="Textiles Illimani",
-            tax_id="1020304",
-            country="bo",
-            region="oruro",
-            sector="textiles",
-            chamber="CAINCO",
-            workforce=Headcount(women=50, men=40),
-            registered_on=dt.date(2016, 5, 2),
-        )
-    )
-    async with database.transaction() as conn:
-        return await dead_letters.record(
-            conn,
-            consumer=consumer,
-            subject="score.bo.oruro.enrolment.enterprise_registered.v1",
-            event_id=envelope.id,
-            deliveries=5,
-            error="handler failed 5 times: RuntimeError('the view had a bug')",
-            payload=envelope.model_dump_json().encode(),
-        )
-
-
 async def test_list_shows_a_table_and_json_and_retry_applies_the_event(
     visits: Visits, nats_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     await a_poison_message(nats_url)
     [poison] = await wait_for(lambda: dead_letters_of(visits), within=10)
-    good = await kept(visits.database)
+    good = await kept_dead_letter(visits.database, consumer=DURABLE)
 
     code, out, _ = await run(capsys, *visits.args("list"))
     assert code == 0
@@ -164,7 +135,7 @@ async def test_a_retry_that_cannot_be_done_exits_1_and_discard_removes_it(
 ) -> None:
     await a_poison_message(nats_url)
     [poison] = await wait_for(lambda: dead_letters_of(visits), within=10)
-    orphan = await kept(visits.database, consumer="visits-retired-consumer")
+    orphan = await kept_dead_letter(visits.database, consumer="visits-retired-consumer")
 
     code, out, _ = await run(capsys, *visits.args("retry", "--all", "--json"))
     assert code == 1
@@ -203,8 +174,8 @@ async def test_usage_and_connection_problems_exit_2(
 async def test_doctor_says_how_many_a_service_has_and_what_to_run(
     visits: Visits, tmp_path: Path
 ) -> None:
-    await kept(visits.database)
-    await kept(visits.database)
+    await kept_dead_letter(visits.database, consumer=DURABLE)
+    await kept_dead_letter(visits.database, consumer=DURABLE)
     findings, _ = await asyncio.to_thread(doctor._service, "visits", visits.url, tmp_path)
     command = f"score dead-letters list --service visits --data-dir {tmp_path}"
     assert (WARN, f"visits: 2 dead letters (what it gave up on): run `{command}`") in findings

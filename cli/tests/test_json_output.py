@@ -14,20 +14,15 @@ from typing import Any
 
 import pytest
 
-from score_chassis import dead_letters, store
 from score_chassis.database import Database
-from score_chassis.migrate import migrate
-from score_chassis.store import NewEvent
 from score_chassis.tokens import TokenAuthority
 from score_cli.datadir import auth_secret, write_system
 from score_cli.main import main
 from score_cli.replay import ProgressBar
 from score_cli.republish import _republish
-from score_contracts.events import EnterpriseRegistered, Headcount, TrainerRegistered
-from score_contracts.examples import example_envelope
-from score_contracts.subjects import subject_for
 from score_testing.browser import served
 from score_testing.service import TEST_SECRET, bearer
+from score_testing.stores import kept_dead_letter, stored_trainers
 from score_testing.streams import wait_for
 from score_visits.main import build_app
 from score_visits.settings import VisitsSettings
@@ -132,29 +127,7 @@ async def test_dead_letters_discard_says_what_became_of_each(
     visits: tuple[str, Database], capsys: pytest.CaptureFixture[str]
 ) -> None:
     url, database = visits
-    envelope = example_envelope(
-        EnterpriseRegistered(
-            enterprise_id="ent-dead-1",
-            name="Textiles Illimani",
-            tax_id="1020304",
-            country="bo",
-            region="oruro",
-            sector="textiles",
-            chamber="CAINCO",
-            workforce=Headcount(women=50, men=40),
-            registered_on=dt.date(2016, 5, 2),
-        )
-    )
-    async with database.transaction() as conn:
-        letter = await dead_letters.record(
-            conn,
-            consumer=DURABLE,
-            subject="score.bo.oruro.enrolment.enterprise_registered.v1",
-            event_id=envelope.id,
-            deliveries=5,
-            error="handler failed 5 times",
-            payload=envelope.model_dump_json().encode(),
-        )
+    letter = await kept_dead_letter(database, consumer=DURABLE)
     asked = ["dead-letters", "discard", "--url", url, "--token", TOKEN, "--service", "visits"]
     code, outcomes, _ = await run(capsys, *asked, str(letter), "--json")
     assert code == 0
@@ -164,32 +137,10 @@ async def test_dead_letters_discard_says_what_became_of_each(
     assert outcomes[0]["discarded"] is False and "no dead letter" in outcomes[0]["error"]
 
 
-async def stored_trainers(tmp_path: Path, count: int) -> str:
-    """A fresh enrolment store holding `count` trainers' registrations: its URL."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'enrolment.db'}"
-    database = Database(url)
-    await migrate(database, [])
-    async with database.transaction() as conn:
-        for n in range(count):
-            event = TrainerRegistered(
-                trainer_id=f"tr-{n}",
-                name="Ana",
-                sex="female",
-                country="bo",
-                region="oruro",
-                organisation="CEPB",
-                registered_on=dt.date(2016, 1, 1),
-            )
-            new = NewEvent(event, subject_for(event, "bo", "oruro"))
-            await store.append(conn, f"trainer/tr-{n}", 0, [new], source="/score/bo/enrolment")
-    await database.dispose()
-    return url
-
-
 async def test_republish_gives_the_count_and_how_many_were_new(
     tmp_path: Path, nats_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    database = await stored_trainers(tmp_path, 3)
+    database, _ = await stored_trainers(tmp_path, 3)
     asked = ["republish", "enrolment", "--database-url", database, "--nats-url", nats_url]
     code, first, err = await run(capsys, *asked, "--json")
     assert code == 0
@@ -207,7 +158,7 @@ async def test_republish_gives_the_count_and_how_many_were_new(
 
 
 async def test_republish_draws_its_bar_on_a_terminal(tmp_path: Path, nats_url: str) -> None:
-    database = await stored_trainers(tmp_path, 3)
+    database, _ = await stored_trainers(tmp_path, 3)
     terminal = io.StringIO()
     bar = ProgressBar(terminal, "Republishing enrolment", live=True)
     done = await _republish("enrolment", database, nats_url, bar=bar)

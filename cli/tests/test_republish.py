@@ -3,46 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from pathlib import Path
 
 import pytest
 
-from score_chassis import store
-from score_chassis.database import Database
-from score_chassis.migrate import migrate
-from score_chassis.store import NewEvent
 from score_cli.main import main
 from score_cli.republish import Republished, _republish
-from score_contracts.events import TrainerRegistered
-from score_contracts.subjects import subject_for
+from score_testing.stores import stored_trainers
 from score_testing.streams import stream_messages
 
 pytestmark = pytest.mark.nats
-
-
-async def stored_trainers(tmp_path: Path, count: int) -> tuple[str, list[str]]:
-    """A fresh enrolment store holding `count` registrations (positions 1 … count); their ids."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'enrolment.db'}"
-    database = Database(url)
-    await migrate(database, [])
-    ids = []
-    async with database.transaction() as conn:
-        for n in range(count):
-            event = TrainerRegistered(
-                trainer_id=f"tr-{n}",
-                name="Ana",
-                sex="female",
-                country="bo",
-                region="oruro",
-                organisation="CEPB",
-                registered_on=dt.date(2016, 1, 1),
-            )
-            new = NewEvent(event, subject_for(event, "bo", "oruro"))
-            await store.append(conn, f"trainer/tr-{n}", 0, [new], source="/score/bo/enrolment")
-            ids.append(new.event_id)
-    await database.dispose()
-    return url, ids
 
 
 async def test_from_1_on_a_fresh_stream_puts_position_1_on_it(
