@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from score_chassis.tables import dead_letters, inbox
+from score_contracts.examples import example_envelope
 from score_notifications.main import build_app
 from score_notifications.routing import DURABLE
 from score_notifications.sealing import Sealer
@@ -326,3 +327,28 @@ async def test_a_secret_sealed_under_another_key_fails_the_attempt_and_says_why(
     [delivery] = await settled(client, made["id"], "failed")
     assert delivery["last_error"] == "SecretsUnreadable"
     assert receiver.received == [] and receiver.unverified == []
+
+
+async def test_a_notification_s_event_is_caused_by_the_milestone_s_and_in_its_chain(
+    service: Service, nats_url: str, receiver: Receiver
+) -> None:
+    _, client = service
+    told = await subscribe(client, channel=webhook_to(receiver))
+    receiver.secret = told["secret"]
+    chain = "0199e0d3-0000-7000-8000-00000000c0de"
+    [envelope] = await announce(
+        nats_url, example_envelope(milestone("tarija")).model_copy(update={"correlationid": chain})
+    )
+    await receiver.wait(1)
+    [delivered] = await wait_for(lambda: _bodies_at_least(nats_url, DELIVERED, 1), within=10)
+    assert delivered["causationid"] == envelope.id
+    assert delivered["correlationid"] == chain
+
+
+async def _bodies_at_least(nats_url: str, kind: str, count: int) -> list[dict[str, Any]] | None:
+    found = [
+        body
+        for _headers, body in await stream_messages(nats_url, "SCORE_NOTIFICATIONS")
+        if body["type"] == kind
+    ]
+    return found if len(found) >= count else None

@@ -97,6 +97,8 @@ _DUE_COLUMNS = (
     deliveries.c.attempts,
     deliveries.c.budget_from,
     deliveries.c.created_at,
+    deliveries.c.cause_event_id,
+    deliveries.c.correlation_id,
     subscriptions.c.chamber,
     subscriptions.c.url,
     subscriptions.c.sealed_secret,
@@ -403,6 +405,9 @@ class Sender:
             version,
             [store.NewEvent(event=event, subject=subject)],
             source=self.source,
+            causation=store.Causation(
+                correlation_id=row.correlation_id, causation_id=row.cause_event_id
+            ),
             now=now,
             loaded=True,
         )

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from score_chassis import upsert
 from score_chassis.consumer import Handler, Subscription
 from score_chassis.logs import get_logger
+from score_chassis.store import NO_CAUSATION, Causation
 from score_contracts.envelope import Envelope
 from score_contracts.events import Event, MilestoneReached
 from score_contracts.reference import NATIONAL
@@ -56,8 +57,11 @@ def matches(regions: list[str], national: bool, scope: str) -> bool:
     return national if scope == NATIONAL else scope in regions
 
 
-async def route(conn: AsyncConnection, milestone: MilestoneReached) -> int:
-    """Write a pending delivery for every matching subscription; how many were new."""
+async def route(
+    conn: AsyncConnection, milestone: MilestoneReached, cause: Causation = NO_CAUSATION
+) -> int:
+    """Write a pending delivery for every matching subscription; how many were new. Each
+    remembers `cause`, which its notification's event names (ADR 023)."""
     now = dt.datetime.now(dt.UTC)
     first = await conn.execute(
         upsert.insert(conn, milestones_seen)
@@ -91,6 +95,8 @@ async def route(conn: AsyncConnection, milestone: MilestoneReached) -> int:
             "budget_from": 0,
             "next_attempt_at": now,
             "created_at": now,
+            "cause_event_id": cause.causation_id,
+            "correlation_id": cause.correlation_id,
         }
         for row in rows
         if matches(list(row.regions), row.national, milestone.scope)
@@ -114,7 +120,9 @@ async def route(conn: AsyncConnection, milestone: MilestoneReached) -> int:
 def handler(on_routed: Callable[[], None]) -> Handler:
     async def handle(conn: AsyncConnection, envelope: Envelope[Event]) -> None:
         event = envelope.data
-        if isinstance(event, MilestoneReached) and await route(conn, event):
+        if isinstance(event, MilestoneReached) and await route(
+            conn, event, Causation.of_event(envelope)
+        ):
             on_routed()
 
     return handle

@@ -66,6 +66,8 @@ deliveries = sa.Table(
     sa.Column("last_error", sa.String(500), nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("cause_event_id", sa.String(36), nullable=True),
+    sa.Column("correlation_id", sa.String(64), nullable=True),
     sa.UniqueConstraint("milestone_id", "subscription_id", name="uq_ntf_deliveries_pair"),
     sa.Index("ix_ntf_deliveries_due", "status", "next_attempt_at"),
     sa.Index("ix_ntf_deliveries_subscription", "subscription_id"),
