@@ -53,6 +53,7 @@ OPERATIONS: Final = {
     "GET /asyncapi": PUBLIC,
     "GET /metrics": PUBLIC,
     "GET /schemas/{context}/{name}": PUBLIC,
+    "GET /problems/{slug}": PUBLIC,
     "GET /v1/ops/dead-letters": ADMIN,
     "POST /v1/ops/dead-letters/retry": ADMIN,
     "GET /v1/ops/dead-letters/{letter_id}": ADMIN,
@@ -176,6 +177,7 @@ def request_for(operation: dict[str, Any], method: str, role: Role | None) -> di
     region wherever a region may be named (so that a refusal is of the role, not the scope)."""
     path = re.sub(r"\{letter_id\}", "1", operation["path"])
     path = re.sub(r"\{name\}", "enterprise_registered.v1.json", path)
+    path = re.sub(r"\{slug\}", "refused", path)
     path = re.sub(r"\{[a-z_]+\}", "nobody", path)
     names = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
     params = {"region": CHAMBER_REGION} if "region" in names and role == "chamber" else {}
