@@ -39,6 +39,7 @@ from score_chassis.jetstream import NatsConnection, ensure_stream
 from score_chassis.logs import get_logger
 from score_chassis.metrics import CONSUMER_LAG, EVENTS_CONSUMED
 from score_chassis.tables import inbox, rebuilds
+from score_chassis.tasks import cancel_until_done
 from score_chassis.view import View, mark, moved
 from score_contracts.envelope import Envelope, UnknownEventType, parse_envelope
 from score_contracts.events import Event
@@ -174,14 +175,9 @@ class IdempotentConsumer:
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            # Cancelled again until it ends: a request nats-py waits for with
-            # `asyncio.wait_for` can swallow one (Python 3.11) while the consumer is setting
-            # itself up, and the task would then read on for ever.
-            while not task.done():
-                task.cancel()
-                await asyncio.wait([task], timeout=1.0)
-            if not task.cancelled():
-                task.exception()  # taken, so that asyncio does not report it
+            # A request nats-py makes while the consumer sets itself up can swallow one
+            # cancellation, and the task would then read on for ever.
+            await cancel_until_done(task)
         self.reading = False
 
     async def restart(self) -> None:

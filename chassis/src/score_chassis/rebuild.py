@@ -55,6 +55,7 @@ from score_chassis.consumer import ClearView, IdempotentConsumer
 from score_chassis.database import Database
 from score_chassis.logs import get_logger
 from score_chassis.tables import inbox, rebuilds
+from score_chassis.tasks import cancel_until_done
 from score_chassis.view import UnderWay, View, any_under_way, aware, mark, moved
 
 log = get_logger(__name__)
@@ -154,8 +155,7 @@ class Rebuilds:
         for task in tasks:
             task.cancel()
         for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            await cancel_until_done(task)
         for besides in self._besides.values():
             for consumer in besides:
                 await consumer.stop()

@@ -54,6 +54,7 @@ from score_chassis.logs import get_logger
 from score_chassis.metrics import EVENTS_PUBLISHED, OUTBOX_PENDING
 from score_chassis.store import RecordedEvent, read_all, row_to_event
 from score_chassis.tables import events, outbox, relay_checkpoints
+from score_chassis.tasks import cancel_until_done
 from score_chassis.upsert import insert
 from score_contracts.envelope import CONTENT_TYPE
 from score_contracts.events import BY_TYPE
@@ -267,9 +268,7 @@ class OutboxRelay:
         self._stopping = True
         self._wakeup.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+            await cancel_until_done(self._task)
 
     async def drained(self) -> None:
         """Wait until the outbox is empty; bound it with `asyncio.timeout`."""

@@ -4,7 +4,6 @@ consumers and the rebuilds of its views, started and stopped together."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from score_chassis.rebuild import Rebuilds
 from score_chassis.relay import OutboxRelay
 from score_chassis.settings import ServiceSettings
 from score_chassis.tables import dead_letters
+from score_chassis.tasks import cancel_until_done
 from score_chassis.unit_of_work import SqlUnitOfWork
 from score_contracts.subjects import STREAMS
 
@@ -173,9 +173,7 @@ class Runtime:
 
     async def stop(self) -> None:
         for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_until_done(task)
         await self.rebuilds.stop()
         for consumer in self.consumers:
             await consumer.stop()
