@@ -6,11 +6,24 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
+from score_chassis import tokens
 from score_chassis.runtime import Runtime
 from score_chassis.settings import ServiceSettings
 from score_chassis.tasks import cancel_until_done
 from score_testing.nats import free_port
 from score_testing.service import TEST_SECRET
+
+
+def service_settings(tmp_path: Path, nats_url: str) -> ServiceSettings:
+    return ServiceSettings(
+        service_name="enrolment",
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'service.db'}",
+        nats_url=nats_url,
+        auth_secret=TEST_SECRET,
+        log_format="console",
+    )
 
 
 async def losing_one_cancellation(ended: asyncio.Event) -> None:
@@ -41,14 +54,10 @@ async def test_a_task_that_loses_a_cancellation_is_cancelled_until_it_ends() -> 
 async def test_a_service_stops_though_a_task_alongside_loses_a_cancellation(
     tmp_path: Path,
 ) -> None:
-    settings = ServiceSettings(
-        service_name="enrolment",
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'service.db'}",
-        nats_url=f"nats://127.0.0.1:{free_port()}",  # nobody there: the service starts anyway
-        auth_secret=TEST_SECRET,
-        log_format="console",
+    # Nobody at the NATS URL: the service starts anyway.
+    runtime = Runtime(
+        service_settings(tmp_path, f"nats://127.0.0.1:{free_port()}"), context="enrolment"
     )
-    runtime = Runtime(settings, context="enrolment")
     ended = asyncio.Event()
     runtime.alongside.append(lambda: losing_one_cancellation(ended))
     await runtime.start()
@@ -56,3 +65,41 @@ async def test_a_service_stops_though_a_task_alongside_loses_a_cancellation(
     stopping = asyncio.create_task(runtime.stop())
     await asyncio.wait([stopping], timeout=10)  # it waited for ever before
     assert stopping.done() and ended.is_set()
+
+
+class LosingWatch:
+    """A key-value watch whose wait takes one cancellation for a timeout, as nats-py's can."""
+
+    def __init__(self, ended: asyncio.Event) -> None:
+        self.ended = ended
+
+    async def watchall(self) -> LosingWatch:
+        return self
+
+    def __aiter__(self) -> LosingWatch:
+        return self
+
+    async def __anext__(self) -> None:
+        await losing_one_cancellation(self.ended)
+
+
+async def test_the_revocation_watch_stops_though_it_loses_a_cancellation(
+    tmp_path: Path, nats_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ended = asyncio.Event()
+
+    async def bucket(nats: object) -> LosingWatch:
+        return LosingWatch(ended)
+
+    monkeypatch.setattr(tokens, "bucket", bucket)
+    runtime = Runtime(service_settings(tmp_path, nats_url), context="enrolment")
+    await runtime.start()
+    try:
+        revocations = tokens.Revocations(runtime.nats, runtime.database)
+        await revocations.start()
+        await asyncio.sleep(0.2)  # connected, and watching
+        stopping = asyncio.create_task(revocations.stop())
+        await asyncio.wait([stopping], timeout=10)  # it waited for ever before
+        assert stopping.done() and ended.is_set()
+    finally:
+        await runtime.stop()

@@ -19,6 +19,7 @@ from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfi
 from nats.js.errors import BadRequestError, ServerError
 
 from score_chassis.logs import get_logger
+from score_chassis.tasks import cancel_until_done
 from score_contracts.subjects import StreamSpec
 
 log = get_logger(__name__)
@@ -201,9 +202,7 @@ class NatsConnection:
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_until_done(self._task)
         if self._client is not None and not self._client.is_closed:
             # close, not drain: what was fetched and not acknowledged is redelivered anyway,
             # and draining a pull subscription waits out its timeout. But flushed first: an

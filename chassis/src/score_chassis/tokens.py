@@ -9,7 +9,6 @@ watches, so a revocation reaches all of them within moments.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 from collections.abc import Iterable
 from typing import Any, Final, Literal, get_args
@@ -24,6 +23,7 @@ from score_chassis.database import Database
 from score_chassis.jetstream import NatsConnection
 from score_chassis.logs import get_logger
 from score_chassis.tables import revoked_tokens
+from score_chassis.tasks import cancel_until_done
 from score_contracts.ids import uuid7
 
 log = get_logger(__name__)
@@ -167,9 +167,7 @@ class Revocations:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+            await cancel_until_done(self._task)
 
     async def _watch(self) -> None:
         while True:
