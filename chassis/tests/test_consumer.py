@@ -8,6 +8,7 @@ import contextlib
 import datetime as dt
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
 
 import nats
 import pytest
@@ -194,23 +195,27 @@ async def test_a_batch_with_new_events_moves_its_views_version_and_duplicates_do
         await connection.close()
 
 
-async def test_a_consumer_stops_even_if_its_fetch_swallows_the_cancellation(
+async def test_a_consumer_stops_even_if_a_request_swallows_the_cancellation(
     database: Database, nats_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fetching = asyncio.Event()
+    asking = asyncio.Event()
+    real = JetStreamContext.consumer_info
 
-    async def swallowing(self: object, batch: int, **options: float) -> list[object]:
-        fetching.set()
+    async def swallowing(self: JetStreamContext, *args: Any, **options: Any) -> object:
+        if asking.is_set():
+            return await real(self, *args, **options)
+        asking.set()
         with contextlib.suppress(asyncio.CancelledError):  # as asyncio.wait_for can on 3.11
-            await asyncio.sleep(options["timeout"])
+            await asyncio.sleep(5)
         raise NatsTimeoutError
 
-    monkeypatch.setattr(JetStreamContext.PullSubscription, "fetch", swallowing)
+    # Asked as the consumer starts (where its durable stands) and while it is idle (its lag).
+    monkeypatch.setattr(JetStreamContext, "consumer_info", swallowing)
     consumer, connection = await run_consumer(database, nats_url, record)
     try:
         async with asyncio.timeout(10):
-            await fetching.wait()
-        async with asyncio.timeout(5):
+            await asking.wait()
+        async with asyncio.timeout(3):
             await consumer.stop()
     finally:
         await connection.close()

@@ -23,8 +23,6 @@ import sqlalchemy as sa
 import structlog
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
-from nats.errors import TimeoutError as NatsTimeoutError
-from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import Error as JetStreamError
 from nats.js.errors import NotFoundError
@@ -38,6 +36,7 @@ from score_chassis.dead_letters import DeadLetter, NotRetriable
 from score_chassis.jetstream import NatsConnection, ensure_stream
 from score_chassis.logs import get_logger
 from score_chassis.metrics import CONSUMER_LAG, EVENTS_CONSUMED
+from score_chassis.pull import ConsumerGone, Pull
 from score_chassis.tables import inbox, rebuilds
 from score_chassis.tasks import cancel_until_done
 from score_chassis.view import View, mark, moved
@@ -222,33 +221,24 @@ class IdempotentConsumer:
             filter_subjects=list(self.subscription.filter_subjects) or None,
         )
         await js.add_consumer(spec.name, config)
-        pull = await js.pull_subscribe_bind(durable=self.name, stream=spec.name)
+        pull = Pull(self.nats.client, spec.name, self.name, batch=self.batch_size)
+        await pull.start()
         self.reading = True
         log.info("consumer.started", consumer=self.name, stream=spec.name)
-        fetching: asyncio.Task[list[Msg]] | None = None
         try:
             while True:
-                # One fetch at a time: a batch fetched ahead of the one being handled would be
-                # left unacknowledged by a stop (a rebuild's restart), and come again only after
-                # ack_wait.
-                fetching = self._fetch(pull)
                 try:
-                    messages = await _fetched(fetching)
-                except (NatsTimeoutError, TimeoutError):
+                    messages = await pull.take(within=self.fetch_timeout)
+                except TimeoutError:
                     await self._measure_lag()
                     continue
-                except NotFoundError:
+                except ConsumerGone:
                     raise ConnectionError("consumer vanished") from None
                 await self.handle_batch(messages)
         finally:
             self.reading = False
-            if fetching is not None:
-                _abandon(fetching)
             with contextlib.suppress(Exception):
-                await pull.unsubscribe()
-
-    def _fetch(self, pull: JetStreamContext.PullSubscription) -> asyncio.Task[list[Msg]]:
-        return asyncio.ensure_future(pull.fetch(self.batch_size, timeout=self.fetch_timeout))
+                await pull.stop()
 
     async def _restart_if_the_view_was_cleared(self) -> None:
         """Delete the durable if its position is not true of the view, so that it is made
@@ -495,22 +485,6 @@ def _foreign(subject: str, envelope: Envelope[Event], stream: StreamSpec) -> str
     if envelope.source != f"/score/{tokens[1]}/{stream.context}":
         return f"source {envelope.source} on the subject {subject}"
     return None
-
-
-async def _fetched(fetching: asyncio.Task[list[Msg]]) -> list[Msg]:
-    """The messages of a fetch, waited for rather than awaited: cancelling the consumer then
-    stops it whatever the fetch does with the cancellation. (Inside, nats-py waits with
-    `asyncio.wait_for`, which on Python 3.11 can swallow one; the consumer would go on, and a
-    rebuild that stops it would wait for ever.)"""
-    await asyncio.wait([fetching])
-    return fetching.result()
-
-
-def _abandon(fetching: asyncio.Task[list[Msg]]) -> None:
-    """Stop a fetch whose messages will not be handled: JetStream delivers them again after
-    `ack_wait`. Whatever it ended with is taken, so that asyncio does not report it."""
-    fetching.cancel()
-    fetching.add_done_callback(lambda task: task.cancelled() or task.exception())
 
 
 def _is_outage(error: Exception) -> bool:
