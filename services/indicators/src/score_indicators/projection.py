@@ -8,6 +8,7 @@ inbox drops them in the same transaction.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -121,7 +122,7 @@ async def _project(
             rows.setdefault((table, tuple(row)), []).append(row)
     for (table, columns), group in rows.items():
         written = table if into is None else into[table.name]
-        await conn.execute(_writing(conn, written, columns), group)
+        await conn.execute(_writing(conn.dialect.name, written, columns), group)
 
 
 project = BatchHandler(project_all)
@@ -229,16 +230,18 @@ def _chamber(chamber: str, version: int) -> dict[str, str | int]:
     return {"chamber_key": chamber_key(chamber), "chamber_version": version}
 
 
-def _writing(conn: AsyncConnection, table: sa.Table, columns: tuple[str, ...]) -> sa.Insert:
-    """The statement that writes rows of `table` with these columns.
+@functools.cache
+def _writing(dialect: str, table: sa.Table, columns: tuple[str, ...]) -> sa.Insert:
+    """The statement that writes rows of `table` with these columns, in `dialect`'s SQL.
 
     An enterprise is known from its registration and its corrections, which may come in any
     order: what one says is merged into what is known, and a workforce or a chamber only
-    replaces an older one (by its aggregate's version).
+    replaces an older one (by its aggregate's version). Built once for each kind of batch
+    and kept: building it took a third of a live consumer's time (B7).
     """
     if table is not enterprises and table is not NEXT[enterprises.name]:
         return table.insert()
-    row = upsert.insert(conn, table)
+    row = upsert.insert_on(dialect, table)
     changes: dict[str, Any] = {}
     for version, group in _VERSIONED.items():
         if version in columns:
