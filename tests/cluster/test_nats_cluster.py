@@ -51,9 +51,13 @@ CONSUMED = "score_events_consumed_total"
 
 async def _kill_the_leader_and_bring_it_back(
     broker: Broker, load: Load, *, kill_at: int, restart_at: int, driving: asyncio.Task[None]
-) -> str:
+) -> None:
     """SIGKILL the enrolment stream's leader once `kill_at` enterprises are trained, start it
-    again once `restart_at` are, while the load goes on; the name of the node killed."""
+    again once `restart_at` are, while the load goes on.
+
+    Whether the enrolment service notices depends on where it is: connected to another node,
+    with no publish waiting for the old leader, it only waits for the new one to be elected.
+    What it must do either way is go on answering, and lose and repeat nothing."""
 
     async def trained(count: int) -> bool:
         if driving.done():
@@ -69,7 +73,6 @@ async def _kill_the_leader_and_bring_it_back(
     # The services went on answering while the leader was gone, and the load is not over.
     assert load.acknowledged > acknowledged_at_kill and not driving.done()
     await asyncio.to_thread(broker.node(leader).start)
-    return leader
 
 
 async def scenario(
@@ -107,16 +110,13 @@ async def scenario(
         load = Load()
         driving = asyncio.create_task(drive([enrolment.url], range(enterprises), load))
         step = enterprises // (2 * kills + 2)
-        killed: list[str] = []
         for round_ in range(kills):
-            killed.append(
-                await _kill_the_leader_and_bring_it_back(
-                    broker,
-                    load,
-                    kill_at=(2 * round_ + 1) * step,
-                    restart_at=(2 * round_ + 2) * step,
-                    driving=driving,
-                )
+            await _kill_the_leader_and_bring_it_back(
+                broker,
+                load,
+                kill_at=(2 * round_ + 1) * step,
+                restart_at=(2 * round_ + 2) * step,
+                driving=driving,
             )
             await wait_for_stream_quorum(broker, ENROLMENT_STREAM, NODES)
         await driving
@@ -162,11 +162,6 @@ async def scenario(
             return now if now == expected else None
 
         await eventually(counted, within=180, what=f"the indicators counting {expected}")
-        # The service saw the node go: it moved to another and carried on.
-        assert enrolment.log_events("nats.disconnected") or enrolment.log_events(
-            "relay.publish_failed"
-        ), f"the enrolment service never noticed {killed} go"
-
         await _the_lost_stream_re_driven_from_the_store(
             broker, enrolment, indicators, stored, counted
         )
