@@ -21,7 +21,8 @@ from score_contracts.events import (
     VisitCompleted,
     VisitScheduled,
 )
-from score_indicators.indicators import INDICATORS, Scope, compute
+from score_contracts.reference import REGIONS
+from score_indicators.indicators import INDICATORS, Scope, compute, compute_regions
 from score_indicators.projection import clear, project, project_all
 from score_testing.history import BEFORE, DURING, PHASE_3
 from score_testing.history import History as Programme
@@ -290,3 +291,35 @@ async def test_a_history_projected_in_one_batch_counts_what_it_does_event_by_eve
     await p.project_into(projection_db, project)
     assert in_one_batch == await indicators(projection_db)
     assert in_one_batch["employees_benefited"] == 2 * 60
+
+
+@pytest.mark.parametrize("window", [None, PHASE_3])
+async def test_the_regions_counted_together_are_what_each_counted_alone_is(
+    projection_db: Database, window: Any
+) -> None:
+    p = Programme()
+    for n, region in enumerate(("la_paz", "la_paz", "cochabamba", "santa_cruz")):
+        on = BEFORE if n % 2 else DURING
+        e = p.enterprise(region=region, women=10 + n, men=20, on=on)
+        first = p.enrol(e, delivery="partner" if n == 2 else "direct", cost="1500", on=on)
+        p.train(e, first, managers=(n, 1), workers=(2, n), on=on)
+        p.pay(e, first, "700", on=on)
+        p.complete(e, first, on=DURING)
+        second = p.enrol(e, module=2, cost="900", on=DURING)
+        p.pay(e, second, "300", on=DURING)
+        trainer = p.trainer("female" if n % 2 else "male", region=region, on=on)
+        p.certify(trainer, on=DURING)
+        visit = p.schedule_visit(e, trainer, on=DURING)
+        p.complete_visit(visit, e, trainer, improvements=n, on=DURING)
+        p.publish_case_study(e, on=on)
+    p.correct(p.enterprise(region="oruro"), workforce=(3, 4))  # registered only
+    await p.project_into(projection_db, project)
+    async with projection_db.transaction(write=False) as conn:
+        together = await compute_regions(conn, "bo", window)
+        alone = {
+            region: await compute(conn, Scope(region=region, window=window))
+            for region in REGIONS["bo"]
+        }
+    assert together == alone
+    assert together["la_paz"]["enterprises_trained"] == (2 if window is None else 1)
+    assert together["beni"] == await indicators(projection_db, region="beni")  # nothing there

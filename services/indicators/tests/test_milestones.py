@@ -247,7 +247,8 @@ async def _outbox_empty(database: Database) -> bool:
 
 async def test_a_look_counts_each_scope_once_and_not_where_every_threshold_is_announced() -> None:
     """A look counts every scope a milestone may still cross in: once, however many
-    milestones look at it, and not at all where all its thresholds are announced."""
+    milestones look at it (the regions together), and not at all where all its thresholds
+    are announced."""
     programme = Programme(
         milestones=[
             Milestone(
@@ -261,22 +262,31 @@ async def test_a_look_counts_each_scope_once_and_not_where_every_threshold_is_an
             Milestone(id="women", title="40", indicator="women_share_trainers", at=(Decimal(40),)),
         ]
     )
-    counted: list[Scope] = []
+    counted: list[Scope | str] = []
+    values: dict[str, Value] = {"enterprises_trained": 12, "women_share_trainers": 50.0}
 
     async def figures(_conn: Any, scope: Scope) -> dict[str, Value]:
         counted.append(scope)
-        return {"enterprises_trained": 12, "women_share_trainers": 50.0}
+        return values
 
-    found = await crossings(None, programme, "bo", figures)  # type: ignore[arg-type]
-    regions = REGIONS["bo"]
-    assert sorted(counted, key=str) == sorted(
-        [Scope(country="bo", region=None), *(Scope(country="bo", region=r) for r in regions)],
-        key=str,
-    )
-    assert len(found) == len(regions) + 1 + 1  # each region's first, 10, and 40 %
+    async def regional(_conn: Any, country: str) -> dict[str, dict[str, Value]]:
+        counted.append(f"the regions of {country}")
+        return dict.fromkeys(REGIONS[country], values)
+
+    found = await crossings(None, programme, "bo", figures, regional=regional)  # type: ignore[arg-type]
+    # The nation, and every region together.
+    assert sorted(counted, key=str) == sorted([Scope(country="bo"), "the regions of bo"], key=str)
+    assert len(found) == len(REGIONS["bo"]) + 1 + 1  # each region's first, 10, and 40 %
     counted.clear()
     announced = {reached.milestone_id for reached in found}
-    again = await crossings(None, programme, "bo", figures, announced=announced)  # type: ignore[arg-type]
+    again = await crossings(
+        None,  # type: ignore[arg-type]
+        programme,
+        "bo",
+        figures,
+        regional=regional,
+        announced=announced,
+    )
     # Only "every 10" can still be crossed: the national scope alone is counted.
     assert counted == [Scope(country="bo", region=None)]
     assert {r.milestone_id for r in again} <= announced

@@ -42,7 +42,7 @@ from score_chassis.view import under_way, version_of
 from score_contracts.events import MilestoneReached
 from score_contracts.reference import NATIONAL, REGIONS
 from score_contracts.subjects import subject_for
-from score_indicators.indicators import Scope, Value, compute
+from score_indicators.indicators import Scope, Value, compute, compute_regions
 from score_indicators.programme import Milestone, Phase, Programme
 from score_indicators.projection import PROJECTION
 from score_indicators.targets import targets_of
@@ -97,6 +97,8 @@ def milestone_id(milestone: str, scope: str, threshold: Decimal, phase: str | No
 
 
 Figures = Callable[[AsyncConnection, Scope], Awaitable[dict[str, Value]]]
+RegionalFigures = Callable[[AsyncConnection, str], Awaitable[dict[str, dict[str, Value]]]]
+"""The figures of each region of a country (`compute_regions`), by region slug."""
 
 
 async def crossings(
@@ -105,6 +107,7 @@ async def crossings(
     country: str,
     figures: Figures = compute,
     *,
+    regional: RegionalFigures = compute_regions,
     announced: Set[str] = frozenset(),
 ) -> list[Reached]:
     """Every threshold of the programme's milestones that the projection's figures reach.
@@ -139,7 +142,11 @@ async def crossings(
                 continue
             scope = Scope(country=country, region=region)
             if scope not in counted:
-                counted[scope] = await figures(conn, scope)
+                if region is None:
+                    counted[scope] = await figures(conn, scope)
+                else:  # every region at once: a statement per kind of fact, not per region
+                    for each, values in (await regional(conn, country)).items():
+                        counted[Scope(country=country, region=each)] = values
                 # Each count runs on the event loop (SQLite's calls do, ADR 016): let requests
                 # and the consumers in between counts, not only after them all.
                 await asyncio.sleep(0)
