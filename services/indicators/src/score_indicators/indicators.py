@@ -1,5 +1,6 @@
 """The programme's indicators, exactly as DOMAIN.md defines them, counted from the projection
-for one scope: a country, optionally one region, optionally a phase's date window."""
+for one scope (a country, optionally one region, optionally a phase's date window), or for
+each region of a country at once."""
 
 from __future__ import annotations
 
@@ -265,9 +266,8 @@ async def compute_regions(
         for row in (await conn.execute(statement)).mappings():
             figures = counts.setdefault(row["region"], {})
             figures.update({k: int(v) for k, v in row.items() if k != "region"})
-    figures_of_none = _FIGURES_OF_NONE
     return {
-        region: _indicators({**figures_of_none, **counts.get(region, {})})
+        region: _indicators({**_FIGURES_OF_NONE, **counts.get(region, {})})
         for region in REGIONS[country]
     }
 
