@@ -83,6 +83,7 @@ class LosingWatch:
         await losing_one_cancellation(self.ended)
 
 
+@pytest.mark.nats
 async def test_the_revocation_watch_stops_though_it_loses_a_cancellation(
     tmp_path: Path, nats_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
