@@ -26,6 +26,8 @@ from typing import Any
 
 import httpx
 import nats
+import nats.errors
+import nats.js.errors
 import pytest
 import sqlalchemy as sa
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -122,9 +124,21 @@ class Broker:
             for context in contexts:
                 await ensure_stream(client.jetstream(), STREAMS[context], replicas=replicas)
 
-    async def ids_in(self, stream: str) -> list[str]:
+    async def ids_in(self, stream: str, *, within: float = 60.0) -> list[str]:
         """Every message's `Nats-Msg-Id` in the stream, in order, read headers only by an
-        ephemeral consumer: what a downstream reader would receive."""
+        ephemeral consumer: what a downstream reader would receive. Read again from the start
+        while the cluster cannot answer yet (a stream just made, or its leader just elected,
+        answers 503 or not at all for a moment)."""
+        deadline = time.monotonic() + within
+        while True:
+            try:
+                return await self._ids_in(stream)
+            except (nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError):
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
+
+    async def _ids_in(self, stream: str) -> list[str]:
         async with self.operator() as client:
             js = client.jetstream()
             last = (await js.stream_info(stream)).state.last_seq
